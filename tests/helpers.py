@@ -1,0 +1,210 @@
+"""Shared test helpers: load the script by path, fake urlopen, a fake machine, run the real command."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+import urllib.error
+from http.client import HTTPMessage
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SCRIPT = os.path.join(ROOT, "scripts", "veo_3_1.py")
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+
+def load_script() -> Any:
+    """Import scripts/veo_3_1.py by path, registered as veo_3_1 (dataclasses need the registration)."""
+    if "veo_3_1" in sys.modules:
+        return sys.modules["veo_3_1"]
+    spec = importlib.util.spec_from_file_location("veo_3_1", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["veo_3_1"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+veo = load_script()
+
+
+def headers_of(pairs: Dict[str, str]) -> HTTPMessage:
+    """Headers as urllib gives them."""
+    message = HTTPMessage()
+    for name, value in pairs.items():
+        message[name] = value
+    return message
+
+
+class FakeResponse(io.BytesIO):
+    """What urlopen returns for a 2xx."""
+
+    def __init__(self, status: int, body: bytes, headers: Dict[str, str]) -> None:
+        super().__init__(body)
+        self.status = status
+        self.code = status
+        self.headers = headers_of(headers)
+
+
+Answer = Union[Tuple[int, Any], Tuple[int, Any, Dict[str, str]], BaseException]
+
+
+class FakeUrlopen:
+    """A stand-in for urllib.request.urlopen: answers in order, records every request."""
+
+    def __init__(self, *answers: Answer) -> None:
+        self.answers: List[Answer] = list(answers)
+        self.requests: List[Any] = []
+        self.timeouts: List[float] = []
+
+    def __call__(self, request: Any, timeout: float) -> Any:
+        self.requests.append(request)
+        self.timeouts.append(timeout)
+        if not self.answers:
+            raise AssertionError("an unexpected request: %s %s" % (request.get_method(), request.full_url))
+        answer = self.answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        status, body = answer[0], answer[1]
+        headers = dict(answer[2]) if len(answer) > 2 else {}  # type: ignore[misc]
+        if not isinstance(body, bytes):
+            body = json.dumps(body).encode()
+            headers.setdefault("Content-Type", "application/json")
+        if status >= 300:
+            # urlopen raises for these, as the real one does.
+            raise urllib.error.HTTPError(request.full_url, status, "status", headers_of(headers), io.BytesIO(body))
+        return FakeResponse(status, body, headers)
+
+    def bodies(self) -> List[Any]:
+        """The JSON bodies sent."""
+        return [json.loads(r.data.decode()) for r in self.requests]
+
+    def paths(self) -> List[str]:
+        """The paths requested."""
+        return [r.full_url.split("://", 1)[1].split("/", 1)[1] for r in self.requests]
+
+
+class FakeClock:
+    """Monotonic and wall time that move only when the program sleeps."""
+
+    def __init__(self, start: float = 1795000000.0) -> None:
+        self.now = 0.0
+        self.epoch = start
+        self.sleeps: List[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def wall(self) -> float:
+        return self.epoch + self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0, seconds
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class Machine:
+    """A fake machine: runtime with captured streams, fake urlopen and clock, a temporary home."""
+
+    def __init__(self, *answers: Answer, environ: Optional[Dict[str, str]] = None, stdin: str = "",
+                 downloads: Optional[Callable[[Any, float], Any]] = None, tty: bool = False) -> None:
+        self.tmp = tempfile.TemporaryDirectory()
+        self.home = self.tmp.name
+        self.opener = FakeUrlopen(*answers)
+        self.time = FakeClock()
+        env = {"NANOPHOTO_API_KEY": "sk-test-1234567890", "VEO_3_1_STATE_DIR": os.path.join(self.home, "state")}
+        env.update(environ or {})
+        self.environ = {k: v for k, v in env.items() if v is not None}
+        self.stdout = io.StringIO()
+        self.stderr = io.StringIO()
+        self.rt = veo.Runtime(
+            environ=self.environ, stdin=io.StringIO(stdin), stdout=self.stdout, stderr=self.stderr,
+            stdout_tty=tty, stderr_tty=tty, api_open=self.opener,
+            download_open=downloads or FakeUrlopen(), sleep=self.time.sleep, clock=self.time.clock,
+            wall=self.time.wall, jitter=lambda: 1.0, home=self.home, program="veo_3_1.py",
+        )
+
+    def run(self, *argv: str) -> int:
+        """Run the program's main path with these arguments."""
+        return int(veo.run(list(argv), self.rt))
+
+    def out(self) -> str:
+        return self.stdout.getvalue()
+
+    def err(self) -> str:
+        return self.stderr.getvalue()
+
+    def lines(self) -> List[Any]:
+        """stdout as NDJSON: every line must be JSON."""
+        return [json.loads(line) for line in self.out().splitlines()]
+
+    def document(self) -> Any:
+        """stdout as exactly one JSON document."""
+        text = self.out()
+        assert text.count("\n") == 1, text
+        return json.loads(text)
+
+    def close(self) -> None:
+        self.tmp.cleanup()
+
+
+SHOT = {"prompt": "a red fox in snow", "generationType": "TEXT_2_VIDEO", "aspectRatio": "16:9"}
+
+
+def shots_json(count: int = 1, **changes: Any) -> str:
+    """A valid --shots-json of `count` shots."""
+    return json.dumps([dict(SHOT, id="shot-%d" % (n + 1), **changes) for n in range(count)])
+
+
+def generated(*task_ids: str) -> Tuple[int, Any]:
+    """A generate answer for shots shot-1.. with these task IDs."""
+    return 200, {"success": True, "status": "processing", "shots": [
+        {"shotId": "shot-%d" % (n + 1), "taskId": t, "status": "processing"} for n, t in enumerate(task_ids)]}
+
+
+def status_answer(*states: Tuple[str, str], top: str = "processing", **extra: Any) -> Tuple[int, Any]:
+    """A check-status answer: (taskId, status) pairs, shot ids shot-1.. in order."""
+    shots = []
+    for n, (task_id, state) in enumerate(states):
+        entry: Dict[str, Any] = {"shotId": "shot-%d" % (n + 1), "taskId": task_id, "status": state}
+        if state == "completed":
+            entry["videoUrl"] = "https://cdn.example.com/v/%s.mp4?sig=secret" % task_id
+        if state == "failed":
+            entry["error"] = "refused by the safety filter"
+        shots.append(entry)
+    return 200, dict({"success": True, "status": top, "shots": shots}, **extra)
+
+
+def run_cli(args: Sequence[str], env: Optional[Dict[str, str]] = None, stdin: Optional[str] = None,
+            timeout: float = 60, cwd: Optional[str] = None) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+    """Run the real script as a subprocess; stderr must never hold a traceback."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("NANOPHOTO_", "OPENCLAW_", "VEO_3_1_"))}
+    full_env.pop("NO_COLOR", None)
+    full_env.update(env or {})
+    done = subprocess.run(
+        [sys.executable, SCRIPT] + list(args), input=stdin if stdin is not None else "",
+        capture_output=True, text=True, env=full_env, timeout=timeout, cwd=cwd,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+class MachineTest(unittest.TestCase):
+    """A TestCase that makes Machines and cleans them up."""
+
+    def machine(self, *answers: Answer, **kwargs: Any) -> Machine:
+        machine = Machine(*answers, **kwargs)
+        self.addCleanup(machine.close)
+        return machine
+
+    def assertNoTraceback(self, machine: Machine) -> None:  # noqa: N802 - unittest style
+        self.assertNotIn("Traceback", machine.err())

@@ -1,0 +1,228 @@
+"""The transport with urlopen mocked: headers, redirects, service errors, retries, and when generate is resent."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.error
+from http.client import RemoteDisconnected
+
+from helpers import MachineTest, generated, shots_json, status_answer, veo
+
+TASKS = json.dumps([{"shotId": "shot-1", "taskId": "t1"}])
+
+
+def refused() -> urllib.error.URLError:
+    return urllib.error.URLError(ConnectionRefusedError(111, "Connection refused"))
+
+
+class Requests(MachineTest):
+    def test_generate_request_headers_and_body(self) -> None:
+        machine = self.machine(generated("t1"))
+        self.assertEqual(machine.run("submit", "--shots-json", shots_json(), "--json-only"), 0)
+        request = machine.opener.requests[0]
+        self.assertEqual(request.full_url, "https://nanophoto.ai/api/veo-3/generate")
+        self.assertEqual(request.get_method(), "POST")
+        # The key is unredirected: urllib would copy an ordinary header to a redirect's host.
+        self.assertEqual(request.unredirected_hdrs, {"Authorization": "Bearer sk-test-1234567890"})
+        self.assertNotIn("Authorization", request.headers)
+        self.assertEqual(request.headers["Accept"], "application/json")
+        self.assertEqual(request.headers["Origin"], "https://nanophoto.ai")
+        self.assertIn("Mozilla/5.0", request.headers["User-agent"])
+        body = json.loads(request.data)
+        self.assertEqual(body["resolution"], "720p")
+        self.assertEqual(body["shots"][0]["id"], "shot-1")
+        self.assertEqual(machine.opener.timeouts, [60.0])
+        document = machine.document()
+        self.assertEqual(document["status"], "processing")
+        self.assertEqual(document["shots"][0]["taskId"], "t1")
+
+    def test_user_agent_and_timeout_flags(self) -> None:
+        machine = self.machine(generated("t1"))
+        machine.run("submit", "--shots-json", shots_json(), "--user-agent", "me/1", "--timeout", "2.5", "--json-only")
+        self.assertEqual(machine.opener.requests[0].headers["User-agent"], "me/1")
+        self.assertEqual(machine.opener.timeouts, [2.5])
+
+    def test_status_is_one_batched_request(self) -> None:
+        tasks = json.dumps([{"shotId": "a", "taskId": "t1"}, {"shotId": "b", "taskId": "t2"}])
+        machine = self.machine(status_answer(("t1", "completed"), ("t2", "processing")))
+        self.assertEqual(machine.run("status", "--task-ids-json", tasks, "--resolution", "1080p", "--json-only"), 0)
+        self.assertEqual(machine.opener.bodies(), [{"taskIds": [{"shotId": "a", "taskId": "t1"},
+                                                                {"shotId": "b", "taskId": "t2"}], "resolution": "1080p"}])
+
+    def test_base_url_from_flag_and_environment(self) -> None:
+        machine = self.machine(generated("t1"), environ={"NANOPHOTO_BASE_URL": "http://127.0.0.1:9/"})
+        machine.run("submit", "--shots-json", shots_json(), "--json-only")
+        self.assertEqual(machine.opener.requests[0].full_url, "http://127.0.0.1:9/api/veo-3/generate")
+        machine = self.machine(generated("t1"), environ={"NANOPHOTO_BASE_URL": "http://127.0.0.1:9"})
+        machine.run("submit", "--shots-json", shots_json(), "--base-url", "https://api.example.com", "--json-only")
+        self.assertEqual(machine.opener.requests[0].full_url, "https://api.example.com/api/veo-3/generate")
+
+    def test_http_only_for_loopback(self) -> None:
+        for url in ("http://nanophoto.ai", "http://10.1.1.1:80", "ftp://x", "nanophoto.ai", "http://[::1"):
+            with self.subTest(url=url):
+                machine = self.machine()
+                self.assertEqual(machine.run("submit", "--prompt", "x", "--base-url", url, "--json-only"), 2)
+                self.assertEqual(machine.opener.requests, [])
+        for url in ("http://localhost:8787", "http://127.0.0.2", "http://[::1]:80"):
+            with self.subTest(url=url):
+                machine = self.machine(generated("t1"))
+                self.assertEqual(machine.run("submit", "--prompt", "x", "--base-url", url, "--json-only"), 0)
+
+
+class ServiceErrors(MachineTest):
+    def test_each_error_code_maps_to_its_exit_status(self) -> None:
+        table = {"LOGIN_REQUIRED": (401, 3), "INSUFFICIENT_CREDITS": (402, 4), "SHOTS_REQUIRED": (400, 2),
+                 "PROMPT_REQUIRED": (400, 2), "INVALID_IMAGE_COUNT": (400, 2), "IMAGE_URLS_REQUIRED": (400, 2),
+                 "TASK_IDS_REQUIRED": (400, 2), "TASK_NOT_FOUND": (404, 8)}
+        for code, (http, exit_status) in table.items():
+            with self.subTest(code=code):
+                machine = self.machine((http, {"success": False, "errorCode": code, "message": "no"}))
+                self.assertEqual(machine.run("status", "--task-ids-json", TASKS, "--json-only"), exit_status)
+                error = machine.document()["error"]
+                self.assertEqual((error["code"], error["httpStatus"]), (code, http))
+                self.assertEqual(len(machine.opener.requests), 1)  # not retried
+
+    def test_rate_limit_after_every_retry_exits_5(self) -> None:
+        limited = (429, {"errorCode": "API_KEY_RATE_LIMIT_EXCEEDED"})
+        machine = self.machine(*[limited] * 3)
+        self.assertEqual(machine.run("status", "--task-ids-json", TASKS, "--max-retries", "2", "--json-only"), 5)
+        self.assertEqual(len(machine.opener.requests), 3)
+        self.assertEqual(machine.document()["error"]["code"], "API_KEY_RATE_LIMIT_EXCEEDED")
+
+    def test_internal_errors_exit_7_after_retries(self) -> None:
+        for code in ("GENERATION_FAILED", "INTERNAL_ERROR"):
+            machine = self.machine(*[(500, {"errorCode": code})] * 2)
+            self.assertEqual(machine.run("status", "--task-ids-json", TASKS, "--max-retries", "1", "--json-only"), 7)
+            self.assertEqual(machine.document()["error"]["code"], code)
+
+    def test_html_page_shows_status_and_clean_excerpt(self) -> None:
+        page = b"<html><head><style>p{}</style><script>x()</script></head><body><h1>502 Bad Gateway</h1></body></html>"
+        machine = self.machine((502, page, {"Content-Type": "text/html"}))
+        self.assertEqual(machine.run("status", "--task-ids-json", TASKS, "--max-retries", "0", "--json-only"), 7)
+        error = machine.document()["error"]
+        self.assertEqual(error["code"], "BAD_RESPONSE")
+        self.assertEqual(error["httpStatus"], 502)
+        self.assertIn("HTTP 502 with a body that is not JSON: \"502 Bad Gateway\"", error["message"])
+        self.assertNotIn("<", error["message"])
+
+    def test_a_server_answer_echoing_the_key_is_redacted(self) -> None:
+        machine = self.machine((400, {"errorCode": "PROMPT_REQUIRED", "message": "bad key sk-test-1234567890"}))
+        machine.run("submit", "--shots-json", shots_json(), "--json-only", "-v")
+        self.assertNotIn("sk-test-1234567890", machine.out() + machine.err())
+        self.assertIn("bad key ***", machine.out())
+
+
+class Redirects(MachineTest):
+    def test_a_redirect_is_an_error_naming_the_target(self) -> None:
+        for code in (301, 302, 303, 307, 308):
+            with self.subTest(code=code):
+                target = {"Location": "https://evil.example.net/steal?token=abc"}
+                machine = self.machine((code, b"", target))
+                self.assertEqual(machine.run("status", "--task-ids-json", TASKS, "--json-only"), 7)
+                message = machine.document()["error"]["message"]
+                self.assertIn("redirect to https://evil.example.net/steal;", message)
+                self.assertNotIn("token=abc", message)
+                self.assertEqual(len(machine.opener.requests), 1)
+
+
+class Retries(MachineTest):
+    def test_check_status_retries_transient_failures_with_backoff(self) -> None:
+        machine = self.machine(
+            refused(), socket.timeout("timed out"), RemoteDisconnected("closed"),
+            (503, b"<html>busy</html>"), (500, {"errorCode": "INTERNAL_ERROR"}), (200, b"{broken"),
+            status_answer(("t1", "processing")))
+        self.assertEqual(machine.run("status", "--task-ids-json", TASKS, "--max-retries", "6", "--json-only"), 0)
+        self.assertEqual(len(machine.opener.requests), 7)
+        # min(0.5 * 2^n, 8) with the top of the jitter
+        self.assertEqual(machine.time.sleeps, [0.5, 1.0, 2.0, 4.0, 8.0, 8.0])
+
+    def test_retry_after_seconds_and_date(self) -> None:
+        machine = self.machine((429, {"errorCode": "API_KEY_RATE_LIMIT_EXCEEDED"}, {"Retry-After": "7"}),
+                               (503, b"busy", {"Retry-After": "Fri, 01 Nov 2026 00:00:30 GMT"}),
+                               status_answer(("t1", "processing")))
+        machine.time.epoch = 1793491200.0  # 2026-11-01 00:00:00 UTC
+        self.assertEqual(machine.run("status", "--task-ids-json", TASKS, "--json-only"), 0)
+        self.assertEqual(machine.time.sleeps[0], 7.0)
+        self.assertAlmostEqual(machine.time.sleeps[1], 23.0, delta=0.01)
+
+    def test_a_retry_after_too_long_for_a_one_off_call_ends_at_once(self) -> None:
+        machine = self.machine((429, {"errorCode": "API_KEY_RATE_LIMIT_EXCEEDED"}, {"Retry-After": "3600"}))
+        self.assertEqual(machine.run("status", "--task-ids-json", TASKS, "--json-only"), 5)
+        self.assertIn("asked to wait 1h00m (Retry-After)", machine.document()["error"]["message"])
+        self.assertEqual(machine.time.sleeps, [])
+        machine = self.machine((503, b"down", {"Retry-After": "121"}))
+        self.assertEqual(machine.run("status", "--task-ids-json", TASKS, "--json-only"), 7)
+
+    def test_max_retries_zero_turns_retries_off(self) -> None:
+        machine = self.machine(refused())
+        self.assertEqual(machine.run("status", "--task-ids-json", TASKS, "--max-retries", "0", "--json-only"), 7)
+        self.assertEqual(machine.document()["error"]["code"], "NETWORK_ERROR")
+        self.assertIn("connection to https://nanophoto.ai/api/veo-3/check-status was refused", machine.err())
+
+
+class GenerateIsNotResent(MachineTest):
+    def submit(self, *answers):  # type: ignore[no-untyped-def]
+        machine = self.machine(*answers)
+        status = machine.run("submit", "--shots-json", shots_json(), "--json-only")
+        return machine, status
+
+    def test_resent_when_surely_not_arrived_or_refused(self) -> None:
+        surely_not = [refused(), urllib.error.URLError(socket.gaierror(-2, "Name or service not known")),
+                      urllib.error.URLError(socket.timeout("timed out")), (408, b""),
+                      (429, {"errorCode": "API_KEY_RATE_LIMIT_EXCEEDED"}), (503, b"", {"Retry-After": "1"})]
+        for answer in surely_not:
+            with self.subTest(answer=repr(answer)[:50]):
+                machine, status = self.submit(answer, generated("t1"))
+                self.assertEqual(status, 0)
+                self.assertEqual(machine.opener.paths(), ["api/veo-3/generate"] * 2)
+
+    def test_never_resent_when_it_may_have_arrived(self) -> None:
+        maybe = [socket.timeout("read timed out"), RemoteDisconnected("closed"), ConnectionResetError(104, "reset"),
+                 (500, {"errorCode": "INTERNAL_ERROR"}), (502, b"<html>bad gateway</html>"), (503, b"no retry-after"),
+                 (504, b""), (200, b"{not json"), (200, {"success": True, "status": "processing"})]
+        for answer in maybe:
+            with self.subTest(answer=repr(answer)[:50]):
+                machine, status = self.submit(answer, generated("t1"))
+                self.assertEqual(status, 7)
+                self.assertEqual(len(machine.opener.requests), 1)
+                error = machine.document()["error"]
+                self.assertEqual(error["code"], "SUBMIT_OUTCOME_UNKNOWN")
+                self.assertIn("the job may exist and credits may be spent", error["message"])
+
+    def test_the_service_code_is_kept_in_details(self) -> None:
+        machine, status = self.submit((500, {"errorCode": "GENERATION_FAILED"}))
+        self.assertEqual(status, 7)
+        self.assertIn({"errorCode": "GENERATION_FAILED"}, machine.document()["error"]["details"])
+
+    def test_a_job_refused_as_a_whole(self) -> None:
+        machine, status = self.submit((200, {"success": True, "status": "failed", "message": "policy"}))
+        self.assertEqual(status, 1)
+        self.assertEqual(machine.document()["error"]["code"], "GENERATION_FAILED")
+
+    def test_refusals_are_not_unknown(self) -> None:
+        machine, status = self.submit((403, b"<html>Attention Required! bot check</html>"))
+        self.assertEqual(status, 7)
+        self.assertEqual(machine.document()["error"]["code"], "SUBMIT_OUTCOME_UNKNOWN")
+
+
+class TransportClassification(MachineTest):
+    def test_certificate_failure_is_clear(self) -> None:
+        import ssl
+
+        error = ssl.SSLCertVerificationError(1, "certificate verify failed")
+        error.verify_message = "unable to get local issuer certificate"
+        machine = self.machine(urllib.error.URLError(error))
+        self.assertEqual(machine.run("status", "--task-ids-json", TASKS, "--json-only"), 7)
+        self.assertIn("TLS certificate", machine.document()["error"]["message"])
+        self.assertIn("SSL_CERT_FILE", machine.err())
+        self.assertEqual(len(machine.opener.requests), 1)
+
+    def test_oversized_answer_is_refused(self) -> None:
+        from helpers import FakeResponse
+
+        with self.assertRaises(veo.VeoError) as caught:
+            veo.send_request("https://x/y", b"{}", {}, {}, 1, lambda r, t: FakeResponse(200, b"x" * 11, {}),
+                             max_body=10)
+        self.assertEqual(caught.exception.code, "BAD_RESPONSE")
+        self.assertIn("over 10 bytes", caught.exception.message)

@@ -1,0 +1,121 @@
+"""The API key: --api-key, then NANOPHOTO_API_KEY, then OpenClaw's config; exit 3 naming all three."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from helpers import MachineTest, generated, shots_json
+
+
+class KeyOrder(MachineTest):
+    def write_config(self, machine, text: str, where: str = "") -> str:  # type: ignore[no-untyped-def]
+        path = where or os.path.join(machine.home, ".openclaw", "openclaw.json")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return path
+
+    def sent_key(self, machine) -> str:  # type: ignore[no-untyped-def]
+        return machine.opener.requests[0].unredirected_hdrs["Authorization"]
+
+    def submit(self, machine, *extra: str) -> int:  # type: ignore[no-untyped-def]
+        return machine.run("submit", "--shots-json", shots_json(), "--json-only", *extra)
+
+    def test_flag_beats_environment_and_warns(self) -> None:
+        machine = self.machine(generated("t1"))
+        self.assertEqual(self.submit(machine, "--api-key", "flag-key-123"), 0)
+        self.assertEqual(self.sent_key(machine), "Bearer flag-key-123")
+        self.assertIn("--api-key is visible to other users", machine.err())
+        self.assertIn("NANOPHOTO_API_KEY", machine.err())
+        self.assertNotIn("flag-key-123", machine.out() + machine.err())
+
+    def test_environment_beats_config(self) -> None:
+        machine = self.machine(generated("t1"))
+        self.write_config(machine, '{"skills": {"entries": {"veo-3-1": {"apiKey": "config-key"}}}}')
+        self.assertEqual(self.submit(machine), 0)
+        self.assertEqual(self.sent_key(machine), "Bearer sk-test-1234567890")
+        self.assertNotIn("warning", machine.err())
+
+    def test_config_env_entry_then_api_key(self) -> None:
+        machine = self.machine(generated("t1"), environ={"NANOPHOTO_API_KEY": ""})
+        self.write_config(machine, json.dumps({"skills": {"entries": {"veo-3-1": {
+            "env": {"NANOPHOTO_API_KEY": "env-entry"}, "apiKey": "api-key-entry"}}}}))
+        self.assertEqual(self.submit(machine), 0)
+        self.assertEqual(self.sent_key(machine), "Bearer env-entry")
+        machine = self.machine(generated("t1"), environ={"NANOPHOTO_API_KEY": ""})
+        self.write_config(machine, json.dumps({"skills": {"entries": {"veo-3-1": {"apiKey": "api-key-entry"}}}}))
+        self.assertEqual(self.submit(machine), 0)
+        self.assertEqual(self.sent_key(machine), "Bearer api-key-entry")
+
+    def test_config_with_comments_trailing_commas_and_json5(self) -> None:
+        machine = self.machine(generated("t1"), environ={"NANOPHOTO_API_KEY": ""})
+        self.write_config(machine, """// OpenClaw config
+{
+  /* skills */ skills: {
+    entries: {
+      'veo-3-1': { apiKey: "json5-key", note: 'it\\'s "here"', },
+    },
+  },
+}
+""")
+        self.assertEqual(self.submit(machine), 0)
+        self.assertEqual(self.sent_key(machine), "Bearer json5-key")
+
+    def test_openclaw_config_path_and_home(self) -> None:
+        machine = self.machine(generated("t1"), environ={"NANOPHOTO_API_KEY": ""})
+        path = self.write_config(machine, '{"skills":{"entries":{"veo-3-1":{"apiKey":"path-key"}}}}',
+                                 os.path.join(machine.home, "elsewhere.json"))
+        machine.environ["OPENCLAW_CONFIG_PATH"] = path
+        self.assertEqual(self.submit(machine), 0)
+        self.assertEqual(self.sent_key(machine), "Bearer path-key")
+        machine = self.machine(generated("t1"), environ={"NANOPHOTO_API_KEY": ""})
+        home = os.path.join(machine.home, "claw-home")
+        self.write_config(machine, '{"skills":{"entries":{"veo-3-1":{"apiKey":"home-key"}}}}',
+                          os.path.join(home, ".openclaw", "openclaw.json"))
+        machine.environ["OPENCLAW_HOME"] = home
+        self.assertEqual(self.submit(machine), 0)
+        self.assertEqual(self.sent_key(machine), "Bearer home-key")
+
+    def test_broken_configs_are_named_in_a_warning(self) -> None:
+        bad = {
+            "broken json": "{skills: [",
+            "binary": "\udcff\x00\x01",
+            "deep": "[" * 200000,
+            "wrong types": '{"skills": {"entries": {"veo-3-1": {"apiKey": 5, "env": []}}}}',
+            "list": "[1, 2]",
+        }
+        for name, text in bad.items():
+            with self.subTest(name=name):
+                machine = self.machine(environ={"NANOPHOTO_API_KEY": ""})
+                path = os.path.join(machine.home, ".openclaw", "openclaw.json")
+                os.makedirs(os.path.dirname(path))
+                with open(path, "wb") as handle:
+                    handle.write(text.encode("utf-8", "surrogateescape"))
+                self.assertEqual(self.submit(machine), 3)
+                if name not in ("wrong types", "list"):
+                    self.assertIn("warning: the OpenClaw config %s" % path, machine.err())
+                self.assertEqual(machine.document()["error"]["code"], "MISSING_API_KEY")
+
+    def test_huge_config_is_skipped(self) -> None:
+        machine = self.machine(environ={"NANOPHOTO_API_KEY": ""})
+        path = os.path.join(machine.home, ".openclaw", "openclaw.json")
+        os.makedirs(os.path.dirname(path))
+        with open(path, "w") as handle:
+            handle.write(" " * (2 * 1024 * 1024))
+        self.assertEqual(self.submit(machine), 3)
+        self.assertIn("is over 1 MiB", machine.err())
+
+    def test_no_key_exits_3_naming_all_three_ways(self) -> None:
+        machine = self.machine(environ={"NANOPHOTO_API_KEY": ""})
+        self.assertEqual(self.submit(machine), 3)
+        err = machine.err()
+        self.assertIn("error: no NanoPhoto API key was found", err)
+        for way in ("export NANOPHOTO_API_KEY=", "openclaw config set skills.entries.veo-3-1.apiKey", "--api-key"):
+            self.assertIn(way, err)
+        self.assertEqual(machine.opener.requests, [])
+
+    def test_dry_run_needs_no_key(self) -> None:
+        machine = self.machine(environ={"NANOPHOTO_API_KEY": ""})
+        self.assertEqual(machine.run("submit", "--shots-json", shots_json(), "--dry-run", "--json-only"), 0)
+        self.assertEqual(machine.document()["request"]["headers"]["Authorization"], "Bearer ***")
