@@ -1717,6 +1717,9 @@ def fetch_video_once(url: str, part: PartialFile, existing: Optional[int], *, op
                     return "retry", "the server resumed at the wrong place (%s)" % headers.get("Content-Range")
                 part.expected = span[1] if span[1] is not None else (
                     part.have + length if length is not None else None)
+            elif 300 <= status < 400:
+                # urllib hands back a 3xx only once the redirect limit is spent.
+                return "fatal", "the video link redirected more than %d times" % DOWNLOAD_REDIRECTS
             else:
                 if status == 416:
                     part.restart()
@@ -2182,7 +2185,12 @@ def cmd_submit(args: argparse.Namespace, session: Session) -> int:
         return EXIT_OK
     client = make_client(args, session, base_url)
     submitted = rt.wall()
-    answer = client.generate(shots, args.resolution)
+    try:
+        answer = client.generate(shots, args.resolution)
+    except KeyboardInterrupt:
+        raise VeoError("SUBMIT_OUTCOME_UNKNOWN", "interrupted while submitting; the job may exist and credits may "
+                       "be spent", EXIT_INTERRUPTED, hint="check your jobs at https://nanophoto.ai before submitting "
+                       "again, to avoid paying twice")
     if isinstance(answer, dict) and status_word_kind(answer.get("status")) == "failed" and not any(
             isinstance(entry, dict) and first_field(entry, ("taskId", "task_id"))
             for entry in (answer.get("shots") if isinstance(answer.get("shots"), list) else [])):

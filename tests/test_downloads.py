@@ -1,0 +1,140 @@
+"""Saving videos: safe names, streaming, atomic rename, Content-Length, Range resume, skip, redirects, no key."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import unittest
+
+from fake_nanophoto import FakeNanoPhoto, video_sha256
+from helpers import veo
+
+
+class SafeNames(unittest.TestCase):
+    def test_names_are_safe_on_every_os(self) -> None:
+        cases = ["../../etc/passwd", "a/b\\c", ".hidden", "..", "CON", "nul.txt", "com1", "LPT9", "a:b*c?d",
+                 "x" * 500, "", " ", "shot 1", "ünï"]
+        for name in cases:
+            with self.subTest(name=name):
+                stem = veo.safe_file_stem(name)
+                self.assertTrue(stem)
+                self.assertLessEqual(len(stem), 100)
+                self.assertNotIn("/", stem)
+                self.assertNotIn("\\", stem)
+                self.assertFalse(stem.startswith("."))
+                self.assertNotIn("..", stem)
+                self.assertNotIn(stem.split(".")[0].upper(), veo.WINDOWS_RESERVED)
+                self.assertTrue(set(stem) <= veo.SAFE_NAME_CHARS)
+        self.assertEqual(veo.safe_file_stem("shot-1"), "shot-1")
+
+    def test_two_shots_never_share_a_file(self) -> None:
+        tasks = [veo.Task(shot_id=s, task_id="t%d" % n) for n, s in enumerate(["a/b", "a_b", "A_B", "a?b", "Shot", "shot"])]
+        job = veo.Job("job", "https://x", "720p", "2026-11-24T10:00:00Z", tasks)
+        names = veo.plan_file_names(job)
+        lowered = [name.lower() for name in names.values()]
+        self.assertEqual(len(set(lowered)), len(lowered))
+
+    def test_extension_from_the_url(self) -> None:
+        self.assertEqual(veo.video_extension("https://c/v/a.webm?sig=x.mp4"), ".webm")
+        self.assertEqual(veo.video_extension("https://c/v/a.MOV"), ".mov")
+        self.assertEqual(veo.video_extension("https://c/v/a.exe"), ".mp4")
+        self.assertEqual(veo.video_extension(None), ".mp4")
+
+
+class SaveVideo(unittest.TestCase):
+    def setUp(self) -> None:
+        self.fake = FakeNanoPhoto(video_size=300_000).start()
+        self.addCleanup(self.fake.stop)
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.dir = self.tmp.name
+
+    def save(self, name: str = "t1", **kwargs):  # type: ignore[no-untyped-def]
+        url = self.fake.video_url(name)
+        path = os.path.join(self.dir, "shot.mp4")
+        return veo.save_video(url, path, opener=veo.download_urlopen, timeout=5, user_agent="test",
+                              sleep=lambda s: None, **kwargs)
+
+    def leftovers(self) -> list:
+        return [name for name in os.listdir(self.dir) if name.endswith(".part")]
+
+    def test_saves_whole_with_sha256(self) -> None:
+        saved = self.save()
+        self.assertEqual(saved.size, 300_000)
+        self.assertEqual(saved.sha256, video_sha256("t1.mp4", 300_000))
+        self.assertEqual(os.path.getsize(saved.path), 300_000)
+        self.assertEqual(self.leftovers(), [])
+        self.assertNotIn("Authorization", self.fake.seen(origin="cdn")[0].headers)
+
+    def test_a_cut_download_is_resumed_with_range(self) -> None:
+        self.fake.add_fault("video", "cut")
+        saved = self.save()
+        self.assertEqual(saved.sha256, video_sha256("t1.mp4", 300_000))
+        second = self.fake.seen(origin="cdn")[1]
+        self.assertEqual(second.headers["Range"], "bytes=150000-")
+        self.assertTrue(second.headers["If-Range"].startswith('"'))
+
+    def test_a_skewed_206_restarts_the_file(self) -> None:
+        sizes = []
+
+        def opener(request, timeout):  # type: ignore[no-untyped-def]
+            response = veo.download_urlopen(request, timeout)
+            if request.get_header("Range"):
+                response.headers.replace_header("Content-Range", "bytes 5-299999/300000")
+            sizes.append(request.get_header("Range"))
+            return response
+
+        self.fake.add_fault("video", "cut")
+        saved = veo.save_video(self.fake.video_url("t1"), os.path.join(self.dir, "v.mp4"), opener=opener,
+                               timeout=5, user_agent="t", sleep=lambda s: None)
+        self.assertEqual(saved.sha256, video_sha256("t1.mp4", 300_000))
+        self.assertEqual(sizes, [None, "bytes=150000-", None])
+
+    def test_bounded_tries_then_an_error_and_nothing_left(self) -> None:
+        self.fake.add_fault("video", "cut", count=4)
+        with self.assertRaises(veo.VeoError) as caught:
+            self.save()
+        self.assertEqual(caught.exception.exit_status, 7)
+        self.assertIn("stopped at", caught.exception.message)
+        self.assertEqual(os.listdir(self.dir), [])
+
+    def test_an_expired_link_is_not_retried(self) -> None:
+        self.fake.add_fault("video", "status", status=403)
+        with self.assertRaises(veo.VeoError) as caught:
+            self.save()
+        self.assertIn("HTTP 403", caught.exception.message)
+        self.assertNotIn("X-Signature", caught.exception.message)
+        self.assertEqual(len(self.fake.seen(origin="cdn")), 1)
+
+    def test_skips_a_complete_file(self) -> None:
+        self.save()
+        again = self.save()
+        self.assertTrue(again.skipped)
+        self.assertEqual(again.sha256, video_sha256("t1.mp4", 300_000))
+
+    def test_redirects_followed_only_to_https_or_loopback(self) -> None:
+        self.fake.add_fault("video", "redirect", status=302, headers={"Location": self.fake.video_url("t1")})
+        self.assertEqual(self.save().size, 300_000)
+        self.fake.add_fault("video", "redirect", status=302, headers={"Location": "http://example.com/x.mp4"})
+        with self.assertRaises(veo.VeoError) as caught:
+            self.save("t2")
+        self.assertIn("not https", caught.exception.message)
+
+    def test_too_many_redirects(self) -> None:
+        self.fake.add_fault("video", "redirect", count=12, status=302, headers={"Location": self.fake.video_url("t3")})
+        with self.assertRaises(veo.VeoError):
+            self.save("t3")
+        self.assertLessEqual(len(self.fake.seen(origin="cdn")), 4 * 6)
+
+    def test_cancel_removes_the_partial_file(self) -> None:
+        with self.assertRaises(KeyboardInterrupt):
+            self.save(cancelled=lambda: True)
+        self.assertEqual(os.listdir(self.dir), [])
+
+    def test_download_dir_that_is_a_file(self) -> None:
+        path = os.path.join(self.dir, "f")
+        open(path, "w").close()
+        with self.assertRaises(veo.VeoError) as caught:
+            veo.prepare_download_dir(path)
+        self.assertEqual(caught.exception.exit_status, 2)
+        self.assertTrue(os.path.isdir(veo.prepare_download_dir(os.path.join(self.dir, "new", "deep"))))

@@ -1,0 +1,216 @@
+"""Whole-program tests: scripts/veo_3_1.py as a subprocess against the fake NanoPhoto on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import tempfile
+import unittest
+from typing import Any, Dict, List
+
+from fake_nanophoto import FakeNanoPhoto, video_sha256
+from helpers import SHOT, run_cli
+
+KEY = "sk-e2e-secret-key-0042"
+FAST = ["--poll-interval", "0.05", "--timeout", "5"]
+
+
+class EndToEnd(unittest.TestCase):
+    fake_options: Dict[str, Any] = {}
+
+    def setUp(self) -> None:
+        self.fake = FakeNanoPhoto(key=KEY, **self.fake_options).start()
+        self.addCleanup(self.fake.stop)
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.tmp = tmp.name
+        self.env = {"NANOPHOTO_BASE_URL": self.fake.api_url, "NANOPHOTO_API_KEY": KEY,
+                    "VEO_3_1_STATE_DIR": os.path.join(self.tmp, "state"), "HOME": self.tmp}
+
+    def run_cli(self, *args: str, stdin: str = "", env: Dict[str, str] = None):  # type: ignore[no-untyped-def,assignment]
+        done = run_cli(list(args), env=dict(self.env, **(env or {})), stdin=stdin, cwd=self.tmp)
+        # The key never shows, whatever happened.
+        self.assertNotIn(KEY, done.stdout + done.stderr)
+        return done
+
+    def ndjson(self, done) -> List[Any]:  # type: ignore[no-untyped-def]
+        lines = [json.loads(line) for line in done.stdout.splitlines()]
+        self.assertTrue(lines, done.stderr)
+        self.assertTrue(all("stage" in line for line in lines))
+        self.assertEqual(lines[-1]["stage"], "result")
+        return lines
+
+    def document(self, done) -> Any:  # type: ignore[no-untyped-def]
+        self.assertEqual(done.stdout.count("\n"), 1, done.stdout + done.stderr)
+        return json.loads(done.stdout)
+
+    def shots(self, *prompts: str) -> str:
+        return json.dumps([dict(SHOT, id="shot-%d" % (n + 1), prompt=p) for n, p in enumerate(prompts)])
+
+
+class Flows(EndToEnd):
+    def test_prompt_follow_download_as_in_the_readme(self) -> None:
+        done = self.run_cli("submit", "--prompt", "a red fox in snow", "--follow", "--download", "videos", *FAST)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        lines = self.ndjson(done)
+        self.assertEqual([line["stage"] for line in lines], ["submitted", "progress", "result"])
+        result = lines[-1]["result"]
+        self.assertEqual(result["status"], "completed")
+        path = os.path.join(self.tmp, result["shots"][0]["file"])
+        self.assertEqual(result["shots"][0]["file"], os.path.join("videos", "shot-1.mp4"))
+        self.assertEqual(os.path.getsize(path), self.fake.video_size)
+        self.assertIn("MEDIA:%s" % os.path.realpath(path), done.stderr)
+        with open(result["jobFile"]) as handle:
+            record = json.load(handle)
+        self.assertEqual(record["tasks"][0]["sha256"], video_sha256("%s.mp4" % result["shots"][0]["taskId"],
+                                                                    self.fake.video_size))
+
+    def test_shots_file_and_stdin(self) -> None:
+        path = os.path.join(self.tmp, "shots.json")
+        with open(path, "w") as handle:
+            handle.write(self.shots("one", "two"))
+        done = self.run_cli("submit", "--shots-file", path, "--json-only")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(len(self.document(done)["shots"]), 2)
+        done = self.run_cli("submit", "--shots-file", "-", "--json-only", stdin=self.shots("three"))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(self.fake.seen("generate")[-1].json()["shots"][0]["prompt"], "three")
+
+    def test_published_shots_json_example_runs_unchanged(self) -> None:
+        shots = ('[{"id":"shot-1","prompt":"A cat walking on the beach at sunset","generationType":"TEXT_2_VIDEO",'
+                 '"aspectRatio":"16:9"}]')
+        done = self.run_cli("submit", "--shots-json", shots, "--resolution", "720p", "--follow",
+                            "--poll-interval", "0.05")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        task_id = self.ndjson(done)[0]["shots"][0]["taskId"]
+        tasks = json.dumps([{"shotId": "shot-1", "taskId": task_id}])
+        done = self.run_cli("status", "--task-ids-json", tasks, "--resolution", "720p")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(self.ndjson(done)[-1]["result"]["status"], "completed")
+
+    def test_dry_run_sends_nothing_and_needs_no_key(self) -> None:
+        done = self.run_cli("submit", "--shots-json", self.shots("a", "b", "c"), "--dry-run", "--json-only",
+                            env={"NANOPHOTO_API_KEY": ""})
+        self.assertEqual(done.returncode, 0, done.stderr)
+        document = self.document(done)
+        self.assertEqual(document["estimate"], {"shots": 3, "seconds": 24, "credits": 30})
+        self.assertEqual(document["request"]["headers"]["Authorization"], "Bearer ***")
+        self.assertEqual(document["request"]["url"], self.fake.api_url + "/api/veo-3/generate")
+        self.assertEqual(self.fake.requests, [])
+
+    def test_partial_failure_exits_1_and_saves_the_rest(self) -> None:
+        done = self.run_cli("submit", "--shots-json", self.shots("ok", "bad [fail]", "fine"), "--follow",
+                            "--download", "out", "--json-only", *FAST)
+        self.assertEqual(done.returncode, 1, done.stderr)
+        result = self.document(done)
+        self.assertEqual(result["status"], "partial")
+        self.assertEqual([s["status"] for s in result["shots"]], ["completed", "failed", "completed"])
+        self.assertEqual(result["shots"][1]["error"], "the prompt was refused by the safety filter")
+        self.assertEqual(sorted(os.listdir(os.path.join(self.tmp, "out"))),
+                         sorted(["shot-1.mp4", "shot-3.mp4", result["jobId"] + ".mp4"]))
+        self.assertIn("shot-2 failed: the prompt was refused", done.stderr)
+
+    def test_every_shot_failed(self) -> None:
+        done = self.run_cli("submit", "--prompt", "x [fail]", "--follow", "--json-only", *FAST)
+        self.assertEqual(done.returncode, 1)
+        self.assertEqual(self.document(done)["status"], "failed")
+
+    def test_status_one_off_then_followed_then_saved(self) -> None:
+        done = self.run_cli("submit", "--shots-json", self.shots("a", "b"), "--json-only")
+        job_id = self.document(done)["jobId"]
+        done = self.run_cli("status", "--job", job_id, "--json-only")
+        self.assertEqual(done.returncode, 0)
+        self.assertEqual(self.document(done)["status"], "processing")
+        done = self.run_cli("status", "--last", "--follow", "--download", "v", *FAST)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(self.ndjson(done)[-1]["result"]["status"], "completed")
+        fetched = len(self.fake.seen(origin="cdn"))
+        self.assertEqual(fetched, 3)  # two shots and the combined video
+        # A second run fetches nothing again.
+        done = self.run_cli("status", "--job", job_id, "--download", "v", "--json-only")
+        self.assertEqual(done.returncode, 0)
+        self.assertEqual(len(self.fake.seen(origin="cdn")), fetched)
+        self.assertEqual(done.stderr.count("MEDIA:"), 0)
+        listing = json.loads(self.run_cli("status", "--list").stdout)
+        self.assertEqual(listing[0]["jobId"], job_id)
+        self.assertEqual(listing[0]["status"], "completed")
+
+    def test_tolerated_shapes(self) -> None:
+        for shape in (("words",), ("video_url",), ("url_key",), ("shuffled",), ("no_shots",)):
+            with self.subTest(shape=shape):
+                self.fake.shape = set(shape)
+                count = 1 if "no_shots" in shape else 3
+                done = self.run_cli("submit", "--shots-json", self.shots(*["p"] * count), "--follow",
+                                    "--download", "v-%s" % shape[0], "--json-only", *FAST)
+                self.assertEqual(done.returncode, 0, done.stderr)
+                result = self.document(done)
+                self.assertEqual(result["status"], "completed")
+                self.assertTrue(all(s["file"] for s in result["shots"]), result)
+
+    def test_each_service_error_and_its_exit_status(self) -> None:
+        table = {"LOGIN_REQUIRED": 3, "INSUFFICIENT_CREDITS": 4, "SHOTS_REQUIRED": 2, "PROMPT_REQUIRED": 2,
+                 "INVALID_IMAGE_COUNT": 2, "IMAGE_URLS_REQUIRED": 2}
+        for code, exit_status in table.items():
+            with self.subTest(code=code):
+                self.fake.add_fault("generate", "error", code=code)
+                done = self.run_cli("submit", "--prompt", "x", "--json-only", "--max-retries", "0")
+                self.assertEqual(done.returncode, exit_status, done.stderr)
+                self.assertEqual(self.document(done)["error"]["code"], code)
+        self.fake.add_fault("check-status", "error", code="TASK_NOT_FOUND")
+        done = self.run_cli("status", "--task-ids-json", '[{"shotId":"s","taskId":"t"}]', "--json-only")
+        self.assertEqual(done.returncode, 8)
+        self.fake.add_fault("check-status", "error", code="TASK_IDS_REQUIRED")
+        done = self.run_cli("status", "--task-ids-json", '[{"shotId":"s","taskId":"t"}]', "--json-only")
+        self.assertEqual(done.returncode, 2)
+        self.fake.add_fault("check-status", "error", code="API_KEY_RATE_LIMIT_EXCEEDED", count=2,
+                            headers={"Retry-After": "0"})
+        done = self.run_cli("status", "--task-ids-json", '[{"shotId":"s","taskId":"t"}]', "--json-only",
+                            "--max-retries", "1")
+        self.assertEqual(done.returncode, 5)
+        done = self.run_cli("submit", "--prompt", "x", "--json-only", env={"NANOPHOTO_API_KEY": "wrong"})
+        self.assertEqual(done.returncode, 3)
+        self.assertIn("hint: check the API key", done.stderr)
+
+    def test_no_key_and_bad_input_exit_before_any_request(self) -> None:
+        done = self.run_cli("submit", "--prompt", "x", env={"NANOPHOTO_API_KEY": ""})
+        self.assertEqual(done.returncode, 3)
+        self.assertEqual(self.ndjson(done)[-1]["result"]["error"]["code"], "MISSING_API_KEY")
+        done = self.run_cli("submit", "--prompt", "x", "--generation-type", "REFERENCE_2_VIDEO")
+        self.assertEqual(done.returncode, 2)
+        self.assertIn("REFERENCE_2_VIDEO takes 1-3 imageUrls, got 0", done.stderr)
+        done = self.run_cli("submit", "--bogus")
+        self.assertEqual(done.returncode, 2)
+        self.assertIn("unrecognized arguments: --bogus", done.stderr)
+        self.assertEqual(self.fake.requests, [])
+
+    def test_max_wait_then_resume(self) -> None:
+        self.fake.polls_per_shot = 1000
+        done = self.run_cli("submit", "--prompt", "slow", "--follow", "--max-wait", "0.3", "--json-only", *FAST)
+        self.assertEqual(done.returncode, 6, done.stderr)
+        result = self.document(done)
+        self.assertEqual(result["status"], "timeout")
+        self.assertIn("status --job %s --follow" % result["jobId"], done.stderr)
+        self.fake.polls_per_shot = 1
+        done = self.run_cli("status", "--job", result["jobId"], "--follow", "--json-only", *FAST)
+        self.assertEqual(done.returncode, 0, done.stderr)
+
+    def test_job_record_is_owner_only(self) -> None:
+        done = self.run_cli("submit", "--prompt", "x", "--json-only")
+        path = self.document(done)["jobFile"]
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        with open(path) as handle:
+            self.assertNotIn(KEY, handle.read())
+
+    def test_help_and_version(self) -> None:
+        for command in (["--help"], ["submit", "--help"], ["status", "--help"]):
+            done = self.run_cli(*command)
+            self.assertEqual(done.returncode, 0)
+            self.assertIn("usage:", done.stdout)
+        self.assertIn("examples:", self.run_cli("submit", "--help").stdout)
+        self.assertIn("--list", self.run_cli("status", "--help").stdout)
+        self.assertRegex(self.run_cli("--version").stdout, r"^veo-3-1 \d+\.\d+\.\d+\n$")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,276 @@
+"""--follow with urlopen mocked: tolerance, outcomes, deadline, failed rounds, the job record, resume, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import urllib.error
+
+from helpers import MachineTest, generated, shots_json, status_answer, veo
+
+TWO = json.dumps([{"shotId": "shot-1", "taskId": "t1"}, {"shotId": "shot-2", "taskId": "t2"}])
+
+
+class Tolerance(MachineTest):
+    def follow(self, *answers, tasks=TWO):  # type: ignore[no-untyped-def]
+        machine = self.machine(*answers)
+        status = machine.run("status", "--task-ids-json", tasks, "--follow", "--json-only", "--poll-interval", "1")
+        return machine, status
+
+    def test_other_status_words(self) -> None:
+        machine, status = self.follow(
+            (200, {"status": "running", "shots": [{"taskId": "t1", "status": "queued"}, {"taskId": "t2", "status": "pending"}]}),
+            (200, {"status": "running", "shots": [{"taskId": "t1", "status": "succeeded", "video_url": "https://c/1.mp4"},
+                                                  {"taskId": "t2", "status": "RUNNING"}]}),
+            (200, {"status": "done", "shots": [{"taskId": "t1", "status": "success", "url": "https://c/1.mp4"},
+                                               {"taskId": "t2", "status": "done", "url": "https://c/2.mp4"}]}))
+        self.assertEqual(status, 0)
+        result = machine.document()
+        self.assertEqual(result["status"], "completed")
+        self.assertEqual([s["videoUrl"] for s in result["shots"]], ["https://c/1.mp4", "https://c/2.mp4"])
+
+    def test_failed_words_and_error_fields(self) -> None:
+        for word, field in (("failed", "error"), ("error", "errorMessage"), ("cancelled", "message")):
+            with self.subTest(word=word):
+                machine, status = self.follow((200, {"status": "completed", "shots": [
+                    {"taskId": "t1", "status": word, field: "nope"}, {"taskId": "t2", "status": "completed",
+                                                                       "videoUrl": "https://c/2.mp4"}]}))
+                self.assertEqual(status, 1)
+                result = machine.document()
+                self.assertEqual(result["status"], "partial")
+                self.assertEqual(result["shots"][0]["error"], "nope")
+
+    def test_any_order_matched_by_task_id_then_shot_id(self) -> None:
+        machine, status = self.follow((200, {"status": "completed", "shots": [
+            {"taskId": "t2", "shotId": "wrong", "status": "completed", "videoUrl": "https://c/2.mp4"},
+            {"shotId": "shot-1", "status": "failed"}]}))
+        self.assertEqual(status, 1)
+        shots = machine.document()["shots"]
+        self.assertEqual((shots[0]["status"], shots[1]["videoUrl"]), ("failed", "https://c/2.mp4"))
+
+    def test_missing_per_shot_list_top_level_speaks(self) -> None:
+        one = json.dumps([{"shotId": "shot-1", "taskId": "t1"}])
+        machine, status = self.follow((200, {"status": "processing"}),
+                                      (200, {"status": "completed", "videoUrl": "https://c/all.mp4"}), tasks=one)
+        self.assertEqual(status, 0)
+        result = machine.document()
+        self.assertEqual(result["shots"][0]["videoUrl"], "https://c/all.mp4")
+        machine, status = self.follow((200, {"status": "failed", "message": "job refused"}))
+        self.assertEqual(status, 1)
+        result = machine.document()
+        self.assertEqual(result["status"], "failed")
+        self.assertEqual(result["shots"][1]["error"], "job refused")
+
+    def test_combined_video_and_unknown_fields_kept(self) -> None:
+        machine, status = self.follow(status_answer(("t1", "completed"), ("t2", "completed"), top="completed",
+                                                    videoUrl="https://c/all.mp4", credits={"left": 3}))
+        self.assertEqual(status, 0)
+        result = machine.document()
+        self.assertEqual(result["videoUrl"], "https://c/all.mp4")
+        self.assertEqual(result["response"]["credits"], {"left": 3})
+
+    def test_top_level_completed_is_only_a_hint(self) -> None:
+        machine, status = self.follow(status_answer(("t1", "failed"), ("t2", "failed"), top="completed"))
+        self.assertEqual(status, 1)
+        self.assertEqual(machine.document()["status"], "failed")
+
+    def test_junk_entries_are_ignored(self) -> None:
+        machine, status = self.follow(
+            (200, {"status": 5, "shots": [None, 1, {"taskId": ["x"]}, {"taskId": "t1", "status": {"a": 1},
+                                                                        "videoUrl": "javascript:alert(1)"}]}),
+            status_answer(("t1", "completed"), ("t2", "completed")))
+        self.assertEqual(status, 0)
+        self.assertTrue(machine.document()["shots"][0]["videoUrl"].startswith("https://"))
+
+
+class Following(MachineTest):
+    def test_submit_follow_one_request_per_round_progress_only_on_change(self) -> None:
+        rounds = [status_answer(("t1", "processing"), ("t2", "pending"))] * 3 + [
+            status_answer(("t1", "completed"), ("t2", "processing"))] * 3 + [
+            status_answer(("t1", "completed"), ("t2", "completed"), top="completed")]
+        machine = self.machine(generated("t1", "t2"), *rounds)
+        status = machine.run("submit", "--shots-json", shots_json(2), "--follow", "--poll-interval", "5")
+        self.assertEqual(status, 0)
+        self.assertEqual(machine.opener.paths(), ["api/veo-3/generate"] + ["api/veo-3/check-status"] * 7)
+        self.assertEqual(machine.time.sleeps, [5.0] * 6)
+        stages = [line["stage"] for line in machine.lines()]
+        self.assertEqual(stages, ["submitted", "progress", "progress", "result"])
+        submitted = machine.lines()[0]
+        self.assertEqual(submitted["shots"], [{"shotId": "shot-1", "taskId": "t1"}, {"shotId": "shot-2", "taskId": "t2"}])
+        self.assertEqual(submitted["response"]["shots"][0]["taskId"], "t1")
+        result = machine.lines()[-1]["result"]
+        self.assertEqual(result["status"], "completed")
+        self.assertEqual(result["shots"][0]["elapsedSeconds"], 15.0)
+        self.assertIn("completed: 2 of 2 shot(s) completed", machine.err())
+
+    def test_max_wait_exits_6_with_task_ids_and_resume_command(self) -> None:
+        machine = self.machine(generated("t1"), *[status_answer(("t1", "processing"))] * 4)
+        status = machine.run("submit", "--shots-json", shots_json(), "--follow", "--poll-interval", "10",
+                             "--max-wait", "30", "--json-only")
+        self.assertEqual(status, 6)
+        result = machine.document()
+        self.assertEqual(result["status"], "timeout")
+        self.assertEqual(result["shots"][0]["taskId"], "t1")
+        self.assertEqual(sum(machine.time.sleeps), 30.0)
+        self.assertIn("status --job %s --follow" % result["jobId"], machine.err())
+        self.assertIn("error: --max-wait ran out", machine.err())
+
+    def test_default_max_wait_grows_with_shots(self) -> None:
+        self.assertEqual(veo.default_max_wait(1), 1800.0)
+        self.assertEqual(veo.default_max_wait(21), 6300.0)
+
+    def test_a_failed_round_is_reported_and_polling_goes_on(self) -> None:
+        down = urllib.error.URLError(ConnectionRefusedError(111, "refused"))
+        machine = self.machine(generated("t1"), *[down] * 3, status_answer(("t1", "completed")))
+        status = machine.run("submit", "--shots-json", shots_json(), "--follow", "--max-retries", "2",
+                             "--poll-interval", "8", "--json-only")
+        self.assertEqual(status, 0)
+        self.assertIn("checking the status failed", machine.err())
+        self.assertIn("polling goes on", machine.err())
+        self.assertEqual(machine.time.sleeps, [0.5, 1.0, 8.0])
+
+    def test_retry_after_past_the_deadline_ends_at_once(self) -> None:
+        limited = (429, {"errorCode": "API_KEY_RATE_LIMIT_EXCEEDED"}, {"Retry-After": "600"})
+        machine = self.machine(generated("t1"), limited)
+        status = machine.run("submit", "--shots-json", shots_json(), "--follow", "--max-wait", "60", "--json-only")
+        self.assertEqual(status, 5)
+        result = machine.document()
+        self.assertEqual(result["status"], "processing")
+        self.assertIn("asked to wait 10m00s", result["error"]["message"])
+        self.assertEqual(machine.time.sleeps, [])
+
+    def test_task_not_found_while_following_keeps_the_job(self) -> None:
+        machine = self.machine(generated("t1"), (404, {"errorCode": "TASK_NOT_FOUND"}))
+        status = machine.run("submit", "--shots-json", shots_json(), "--follow", "--json-only")
+        self.assertEqual(status, 8)
+        result = machine.document()
+        self.assertEqual(result["error"]["code"], "TASK_NOT_FOUND")
+        self.assertTrue(os.path.exists(result["jobFile"]))
+
+    def test_status_one_off_partial_exits_1(self) -> None:
+        machine = self.machine(status_answer(("t1", "completed"), ("t2", "failed"), top="completed"))
+        self.assertEqual(machine.run("status", "--task-ids-json", TWO), 1)
+        self.assertEqual([line["stage"] for line in machine.lines()], ["progress", "result"])
+
+
+class JobRecord(MachineTest):
+    def test_written_before_the_first_poll_owner_only_without_key(self) -> None:
+        machine = self.machine(generated("t1"))
+        self.assertEqual(machine.run("submit", "--shots-json", shots_json(), "--json-only"), 0)
+        result = machine.document()
+        path = result["jobFile"]
+        self.assertEqual(os.path.dirname(path), os.path.join(machine.home, "state", "jobs"))
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        with open(path) as handle:
+            text = handle.read()
+        self.assertNotIn("sk-test-1234567890", text)
+        record = json.loads(text)
+        self.assertEqual(record["tasks"][0]["taskId"], "t1")
+        self.assertEqual(record["shots"][0]["prompt"], "a red fox in snow")
+        self.assertEqual(record["baseUrl"], "https://nanophoto.ai")
+        self.assertEqual([n for n in os.listdir(os.path.dirname(path)) if n.startswith(".")], [])
+
+    def test_state_dir_order(self) -> None:
+        home = "/h"
+        self.assertEqual(veo.state_dir({"VEO_3_1_STATE_DIR": "/s", "XDG_STATE_HOME": "/x"}, home), "/s")
+        self.assertEqual(veo.state_dir({"XDG_STATE_HOME": "/x"}, home), os.path.join("/x", "veo-3-1"))
+        self.assertEqual(veo.state_dir({}, home), os.path.join("/h", ".local", "state", "veo-3-1"))
+
+    def test_job_file_flag(self) -> None:
+        machine = self.machine(generated("t1"))
+        path = os.path.join(machine.home, "my-job.json")
+        machine.run("submit", "--shots-json", shots_json(), "--job-file", path, "--json-only")
+        self.assertEqual(machine.document()["jobFile"], path)
+        self.assertTrue(os.path.exists(path))
+
+    def test_unwritable_record_warns_and_goes_on(self) -> None:
+        machine = self.machine(generated("t1"), status_answer(("t1", "completed")))
+        blocker = os.path.join(machine.home, "file")
+        open(blocker, "w").close()
+        machine.environ["VEO_3_1_STATE_DIR"] = os.path.join(blocker, "state")
+        self.assertEqual(machine.run("submit", "--shots-json", shots_json(), "--follow", "--json-only"), 0)
+        self.assertIn("warning: the job record could not be written", machine.err())
+        result = machine.document()
+        self.assertIsNone(result["jobFile"])
+        self.assertEqual(result["status"], "completed")
+
+    def test_resume_with_job_last_and_list(self) -> None:
+        machine = self.machine(generated("t1"), generated("t9"), status_answer(("t9", "completed")),
+                               status_answer(("t1", "processing")))
+        machine.run("submit", "--shots-json", shots_json(), "--json-only", "--base-url", "http://127.0.0.1:1")
+        first = json.loads(machine.out())
+        machine.time.now += 5
+        machine.run("submit", "--shots-json", shots_json(), "--json-only", "--resolution", "1080p")
+        second = json.loads(machine.out().splitlines()[1])
+        machine.stdout.truncate(0)
+        machine.stdout.seek(0)
+        self.assertEqual(machine.run("status", "--last", "--follow", "--json-only"), 0)
+        result = machine.document()
+        self.assertEqual(result["jobId"], second["jobId"])
+        self.assertEqual(machine.opener.bodies()[-1]["resolution"], "1080p")
+        self.assertEqual(machine.opener.requests[-1].full_url, "https://nanophoto.ai/api/veo-3/check-status")
+        machine.stdout.truncate(0)
+        machine.stdout.seek(0)
+        self.assertEqual(machine.run("status", "--job", first["jobId"], "--json-only"), 0)
+        self.assertEqual(machine.opener.requests[-1].full_url, "http://127.0.0.1:1/api/veo-3/check-status")
+        machine.stdout.truncate(0)
+        machine.stdout.seek(0)
+        sent = len(machine.opener.requests)
+        self.assertEqual(machine.run("status", "--list"), 0)
+        listing = json.loads(machine.out())
+        self.assertEqual([job["jobId"] for job in listing], [second["jobId"], first["jobId"]])
+        self.assertEqual(listing[0]["status"], "completed")
+        self.assertEqual(listing[0]["shots"], 1)
+        self.assertEqual(len(machine.opener.requests), sent)
+
+    def test_job_ref_errors(self) -> None:
+        machine = self.machine()
+        self.assertEqual(machine.run("status", "--job", "nope", "--json-only"), 2)
+        self.assertIn("there is no job record", machine.document()["error"]["message"])
+        machine = self.machine()
+        self.assertEqual(machine.run("status", "--last", "--json-only"), 2)
+        bad = os.path.join(machine.home, "bad.json")
+        with open(bad, "w") as handle:
+            handle.write('{"jobId": 1}')
+        machine = self.machine()
+        self.assertEqual(machine.run("status", "--job", bad, "--json-only"), 2)
+        self.assertIn("is not usable", machine.document()["error"]["message"])
+
+    def test_status_needs_exactly_one_source(self) -> None:
+        machine = self.machine()
+        self.assertEqual(machine.run("status", "--last", "--job", "x", "--json-only"), 2)
+        machine = self.machine()
+        self.assertEqual(machine.run("status", "--json-only"), 2)
+
+
+class Interrupt(MachineTest):
+    def test_ctrl_c_while_following_saves_and_prints_resume(self) -> None:
+        machine = self.machine(generated("t1"), status_answer(("t1", "processing")), KeyboardInterrupt())
+        status = machine.run("submit", "--shots-json", shots_json(), "--follow", "--json-only")
+        self.assertEqual(status, 130)
+        result = machine.document()
+        self.assertEqual(result["status"], "processing")
+        self.assertIn("status --job %s --follow" % result["jobId"], machine.err())
+        self.assertTrue(os.path.exists(result["jobFile"]))
+        self.assertNotIn("Traceback", machine.err())
+
+    def test_ctrl_c_during_a_sleep(self) -> None:
+        machine = self.machine(generated("t1"), status_answer(("t1", "processing")))
+
+        def interrupted(seconds: float) -> None:
+            raise KeyboardInterrupt
+
+        machine.rt.sleep = interrupted
+        self.assertEqual(machine.run("submit", "--shots-json", shots_json(), "--follow"), 130)
+        self.assertEqual(machine.lines()[-1]["stage"], "result")
+
+    def test_ctrl_c_before_any_job(self) -> None:
+        machine = self.machine(KeyboardInterrupt())
+        self.assertEqual(machine.run("submit", "--shots-json", shots_json()), 130)
+        self.assertIn("error: interrupted while submitting; the job may exist", machine.err())
+        self.assertEqual(machine.lines()[-1]["result"]["error"]["code"], "SUBMIT_OUTCOME_UNKNOWN")
+        machine = self.machine()
+        machine.rt.stdin = type("Stdin", (), {"read": lambda self, n: (_ for _ in ()).throw(KeyboardInterrupt)})()
+        self.assertEqual(machine.run("submit", "--shots-file", "-"), 130)
+        self.assertIn("interrupted", machine.err())
