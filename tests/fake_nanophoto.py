@@ -166,7 +166,7 @@ class FakeNanoPhoto:
         self.faults: Dict[str, Deque[Fault]] = {"generate": deque(), "check-status": deque(), "video": deque()}
         self.tasks: Dict[str, FakeTask] = {}
         self.jobs: Dict[str, FakeJob] = {}
-        self.servers: List[ThreadingHTTPServer] = []
+        self.servers: List[QuietServer] = []
         self.counter = 0
         self.redirect_base = ""
 
@@ -176,8 +176,7 @@ class FakeNanoPhoto:
         """Listen on both origins in background threads."""
         for origin, port in zip(("api", "cdn"), self.ports):
             handler = type("Handler", (FakeHandler,), {"fake": self, "origin": origin})
-            server = ThreadingHTTPServer((self.host, port), handler)
-            server.daemon_threads = True
+            server = QuietServer((self.host, port), handler)
             self.servers.append(server)
             threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         self.redirect_base = self.cdn_url
@@ -330,6 +329,15 @@ class FakeNanoPhoto:
     def error(self, code: str, message: str) -> Tuple[int, Dict[str, Any]]:
         """A published error answer."""
         return ERROR_STATUS[code], {"success": False, "errorCode": code, "message": message}
+
+
+class QuietServer(ThreadingHTTPServer):
+    """A threading HTTP server that does not print a client's hang-up as a traceback."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (timed out, or a test's fault) is no error of the fake."""
 
 
 class FakeHandler(BaseHTTPRequestHandler):
