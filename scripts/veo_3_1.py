@@ -68,8 +68,7 @@ ENV_BASE_URL = "NANOPHOTO_BASE_URL"
 
 # Headers the published script sends; the live service is known to accept these.
 DEFAULT_USER_AGENT = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
 )
 SITE_ORIGIN = "https://nanophoto.ai"
 
@@ -284,9 +283,7 @@ def parse_json_text(text: str, what: str, hint: str) -> Any:
     except RecursionError:
         raise VeoError("INVALID_ARGUMENTS", "%s is nested too deeply" % what, EXIT_USAGE, hint=hint)
     except ValueError as exc:  # JSONDecodeError, and ints too long to convert
-        raise VeoError(
-            "INVALID_ARGUMENTS", "%s is not valid JSON: %s" % (what, exc), EXIT_USAGE, hint=hint
-        )
+        raise VeoError("INVALID_ARGUMENTS", "%s is not valid JSON: %s" % (what, exc), EXIT_USAGE, hint=hint)
 
 
 def short_repr(value: Any, limit: int = 60) -> str:
@@ -349,7 +346,7 @@ def public_host_problem(host: str) -> Optional[str]:
         return "has no host"
     if is_loopback_host(host):
         return "points at this machine (%s)" % host
-    if host.endswith((".local", ".internal", ".lan", ".home.arpa")) or "." not in host and ":" not in host:
+    if host.endswith((".local", ".internal", ".lan", ".home.arpa")) or ("." not in host and ":" not in host):
         return "names a local host (%s)" % host
     try:
         address = ipaddress.ip_address(host)
@@ -419,10 +416,7 @@ def validate_shots(raw: Any, resolution: str) -> Tuple[List[Shot], List[str]]:
     elif len(raw) > MAX_SHOTS:
         problems.append("at most %d shots per job, got %d" % (MAX_SHOTS, len(raw)))
     if resolution in SINGLE_SHOT_RESOLUTIONS and len(raw) > 1:
-        problems.append(
-            "%s is for single-shot jobs only, got %d shots; use 720p or one shot"
-            % (resolution, len(raw))
-        )
+        problems.append("%s is for single-shot jobs only, got %d shots; use 720p or one shot" % (resolution, len(raw)))
     shots: List[Shot] = []
     seen_ids: Dict[str, int] = {}
     for index, item in enumerate(raw[: MAX_SHOTS + 1]):
@@ -659,30 +653,45 @@ def apply_status_answer(job: Job, answer: Any, now_iso: str, elapsed: float) -> 
             if task is None or id(task) in seen:
                 continue
             seen.add(id(task))
-            if update_task(task, status_word_kind(entry.get("status")), entry.get("status"),
-                           video_url_of(entry), error_text_of(entry), now_iso, elapsed):
+            if update_task(
+                task,
+                status_word_kind(entry.get("status")),
+                entry.get("status"),
+                video_url_of(entry),
+                error_text_of(entry),
+                now_iso,
+                elapsed,
+            ):
                 changed.append(task)
         if top_kind != "processing":
             # The job as a whole ended: a shot it did not mention will not come back.
             reason = error_text_of(answer) or "the service ended the job without a status for this shot"
             for task in job.tasks:
-                if id(task) not in seen and not task.finished:
-                    if update_task(task, "failed", answer.get("status"), None, reason, now_iso, elapsed):
-                        changed.append(task)
+                unmentioned = id(task) not in seen and not task.finished
+                if unmentioned and update_task(task, "failed", answer.get("status"), None, reason, now_iso, elapsed):
+                    changed.append(task)
     else:
         # No per-shot list: the top-level status speaks for every shot.
         single_url = top_url if len(job.tasks) == 1 else None
         for task in job.tasks:
-            if update_task(task, top_kind, answer.get("status"), single_url,
-                           error_text_of(answer) if top_kind == "failed" else None, now_iso, elapsed):
+            if update_task(
+                task,
+                top_kind,
+                answer.get("status"),
+                single_url,
+                error_text_of(answer) if top_kind == "failed" else None,
+                now_iso,
+                elapsed,
+            ):
                 changed.append(task)
     if top_url and not (len(job.tasks) == 1 and job.tasks[0].video_url == top_url and not isinstance(entries, list)):
         job.video_url = top_url
     return changed
 
 
-def update_task(task: Task, kind: str, raw_word: Any, url: Optional[str], error: Optional[str],
-                now_iso: str, elapsed: float) -> bool:
+def update_task(
+    task: Task, kind: str, raw_word: Any, url: Optional[str], error: Optional[str], now_iso: str, elapsed: float
+) -> bool:
     """Set a task's reading; True when its status changed. Finished shots stay finished."""
     before = (task.status, task.raw_status)
     if task.finished and kind == "processing":
@@ -784,8 +793,15 @@ def tasks_from_generate_answer(shots: Sequence[Shot], answer: Any) -> List[Task]
         if not isinstance(task_id, str) or not task_id or not shot_id:
             continue
         task = Task(shot_id=shot_id, task_id=task_id)
-        update_task(task, status_word_kind(entry.get("status")), entry.get("status"),
-                    video_url_of(entry), error_text_of(entry), "", 0.0)
+        update_task(
+            task,
+            status_word_kind(entry.get("status")),
+            entry.get("status"),
+            video_url_of(entry),
+            error_text_of(entry),
+            "",
+            0.0,
+        )
         task.finished_at = None if task.status == "processing" else task.finished_at
         tasks.append(task)
     if len({task.shot_id for task in tasks}) != len(shots):
@@ -810,8 +826,6 @@ def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
             when = parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
             return None
-        if when is None:  # pragma: no cover - older Pythons returned None
-            return None
         seconds = when.timestamp() - now
     if seconds != seconds or seconds in (float("inf"), float("-inf")):
         return None
@@ -820,7 +834,7 @@ def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
 
 def backoff_delay(attempt: int, jitter: float) -> float:
     """Back-off before retry number `attempt` (0-based): min(0.5 * 2^n, 8) times 0.75-1.0."""
-    return min(0.5 * 2 ** min(attempt, 10), 8.0) * (0.75 + 0.25 * jitter)
+    return float(min(0.5 * 2 ** min(attempt, 10), 8.0) * (0.75 + 0.25 * jitter))
 
 
 def clean_excerpt(body: bytes, limit: int = 160) -> str:
@@ -853,7 +867,7 @@ def format_duration(seconds: Optional[float]) -> str:
     """Seconds as a person reads them: 42s, 2m31s, 1h02m."""
     if seconds is None:
         return "-"
-    total = int(round(seconds))
+    total = round(seconds)
     if total < 60:
         return "%ds" % total
     if total < 3600:
@@ -1213,6 +1227,7 @@ def network_failure(exc: BaseException, url: str) -> VeoError:
     # urllib wraps failures of connecting and sending in URLError; failures while
     # waiting for or reading the answer come through bare, and may follow delivery.
     before_send = isinstance(exc, urllib.error.URLError)
+    delivered: Optional[bool]
     if isinstance(reason, ssl.SSLCertVerificationError):
         return VeoError(
             "NETWORK_ERROR",
@@ -1275,8 +1290,13 @@ def send_request(
     except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
         raise network_failure(exc, url)
     if len(data) > max_body:
-        raise VeoError("BAD_RESPONSE", "the answer from %s is over %d bytes" % (url_without_query(url), max_body),
-                       EXIT_FAILURE, http_status=status, retryable=True)
+        raise VeoError(
+            "BAD_RESPONSE",
+            "the answer from %s is over %d bytes" % (url_without_query(url), max_body),
+            EXIT_FAILURE,
+            http_status=status,
+            retryable=True,
+        )
     return HttpReply(status, reply_headers, data, url)
 
 
@@ -1321,7 +1341,8 @@ def reply_error(reply: HttpReply, now: float, secrets: Sequence[str]) -> Optiona
         exit_status = EXIT_RATE_LIMITED
     return VeoError(
         code or ("HTTP_%d" % reply.status if reply.status >= 400 else "BAD_RESPONSE"),
-        "the service answered HTTP %d%s%s" % (reply.status, " " + code if code else "", ": " + message if message else ""),
+        "the service answered HTTP %d%s%s"
+        % (reply.status, " " + code if code else "", ": " + message if message else ""),
         exit_status,
         hint=SERVICE_ERROR_HINTS.get(code or "", ""),
         http_status=reply.status,
@@ -1365,8 +1386,9 @@ class ApiClient:
         started = self.rt.clock()
         body = json.dumps(payload).encode("utf-8")
         try:
-            reply = send_request(url, body, self.headers(), {"Authorization": "Bearer " + self.key},
-                                 self.timeout, self.rt.api_open)
+            reply = send_request(
+                url, body, self.headers(), {"Authorization": "Bearer " + self.key}, self.timeout, self.rt.api_open
+            )
         except VeoError as err:
             self.log("POST %s -> %s (%.2f s)" % (path, err.message, self.rt.clock() - started))
             raise
@@ -1485,9 +1507,17 @@ def job_to_record(job: Job) -> Dict[str, Any]:
         "shots": job.shots,
         "tasks": [
             {
-                "shotId": t.shot_id, "taskId": t.task_id, "status": t.status, "rawStatus": t.raw_status,
-                "videoUrl": t.video_url, "error": t.error, "finishedAt": t.finished_at,
-                "elapsedSeconds": t.elapsed_seconds, "file": t.file, "size": t.size, "sha256": t.sha256,
+                "shotId": t.shot_id,
+                "taskId": t.task_id,
+                "status": t.status,
+                "rawStatus": t.raw_status,
+                "videoUrl": t.video_url,
+                "error": t.error,
+                "finishedAt": t.finished_at,
+                "elapsedSeconds": t.elapsed_seconds,
+                "file": t.file,
+                "size": t.size,
+                "sha256": t.sha256,
             }
             for t in job.tasks
         ],
@@ -1496,9 +1526,11 @@ def job_to_record(job: Job) -> Dict[str, Any]:
 
 def job_from_record(data: Any, path: str) -> Job:
     """A job from its record, checked field by field."""
+
     def bad(what: str) -> VeoError:
-        return usage_error("the job record %s is not usable: %s" % (path, what),
-                           "name another record (status --list shows them)")
+        return usage_error(
+            "the job record %s is not usable: %s" % (path, what), "name another record (status --list shows them)"
+        )
 
     if not isinstance(data, dict):
         raise bad("not a JSON object")
@@ -1507,8 +1539,11 @@ def job_from_record(data: Any, path: str) -> Job:
         raise bad("it holds no tasks")
     tasks: List[Task] = []
     for entry in raw_tasks:
-        if not isinstance(entry, dict) or not isinstance(entry.get("taskId"), str) \
-                or not isinstance(entry.get("shotId"), str):
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("taskId"), str)
+            or not isinstance(entry.get("shotId"), str)
+        ):
             raise bad("a task lacks its shotId or taskId")
 
         def text(key: str, entry: Dict[str, Any] = entry) -> Optional[str]:
@@ -1518,15 +1553,23 @@ def job_from_record(data: Any, path: str) -> Job:
         status = entry.get("status")
         elapsed = entry.get("elapsedSeconds")
         size = entry.get("size")
-        tasks.append(Task(
-            shot_id=entry["shotId"], task_id=entry["taskId"],
-            status=status if status in ("processing", "completed", "failed") else "processing",
-            raw_status=text("rawStatus") or "", video_url=text("videoUrl"), error=text("error"),
-            finished_at=text("finishedAt"),
-            elapsed_seconds=float(elapsed) if isinstance(elapsed, (int, float)) and not isinstance(elapsed, bool) else None,
-            file=text("file"), size=size if isinstance(size, int) and not isinstance(size, bool) else None,
-            sha256=text("sha256"),
-        ))
+        tasks.append(
+            Task(
+                shot_id=entry["shotId"],
+                task_id=entry["taskId"],
+                status=status if status in ("processing", "completed", "failed") else "processing",
+                raw_status=text("rawStatus") or "",
+                video_url=text("videoUrl"),
+                error=text("error"),
+                finished_at=text("finishedAt"),
+                elapsed_seconds=float(elapsed)
+                if isinstance(elapsed, (int, float)) and not isinstance(elapsed, bool)
+                else None,
+                file=text("file"),
+                size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+                sha256=text("sha256"),
+            )
+        )
     job_id = data.get("jobId")
     base_url = data.get("baseUrl")
     resolution = data.get("resolution")
@@ -1534,10 +1577,13 @@ def job_from_record(data: Any, path: str) -> Job:
     if not isinstance(job_id, str) or not isinstance(base_url, str) or not isinstance(submitted, str):
         raise bad("jobId, baseUrl or submittedAt is missing")
     job = Job(
-        job_id=job_id, base_url=base_url,
+        job_id=job_id,
+        base_url=base_url,
         resolution=resolution if resolution in RESOLUTIONS else "720p",
-        submitted_at=submitted, tasks=tasks, job_file=path,
-        shots=data.get("shots") if isinstance(data.get("shots"), list) else [],
+        submitted_at=submitted,
+        tasks=tasks,
+        job_file=path,
+        shots=list(data["shots"]) if isinstance(data.get("shots"), list) else [],
     )
     for key in ("status", "finishedAt", "videoUrl", "file", "sha256"):
         value = data.get(key)
@@ -1578,8 +1624,9 @@ def load_record(path: str) -> Job:
     except FileNotFoundError:
         raise usage_error("there is no job record at %s" % path, "status --list shows the saved jobs")
     except (OSError, ValueError, RecursionError) as exc:
-        raise usage_error("the job record %s could not be read (%s)" % (path, str(exc)[:100]),
-                          "status --list shows the saved jobs")
+        raise usage_error(
+            "the job record %s could not be read (%s)" % (path, str(exc)[:100]), "status --list shows the saved jobs"
+        )
     return job_from_record(parsed, path)
 
 
@@ -1681,9 +1728,18 @@ class PartialFile:
         return self.expected is not None and self.have == self.expected
 
 
-def fetch_video_once(url: str, part: PartialFile, existing: Optional[int], *, opener: Callable[[Any, float], Any],
-                     timeout: float, user_agent: str, cancelled: Callable[[], bool],
-                     log: Callable[[str], None], buffer: memoryview) -> Tuple[str, str]:
+def fetch_video_once(
+    url: str,
+    part: PartialFile,
+    existing: Optional[int],
+    *,
+    opener: Callable[[Any, float], Any],
+    timeout: float,
+    user_agent: str,
+    cancelled: Callable[[], bool],
+    log: Callable[[str], None],
+    buffer: memoryview,
+) -> Tuple[str, str]:
     """One GET (ranged when resuming): ("done" | "skip" | "retry" | "fatal", problem)."""
     import urllib.error
     import urllib.request
@@ -1715,8 +1771,7 @@ def fetch_video_once(url: str, part: PartialFile, existing: Optional[int], *, op
                 if span is None or span[0] != part.have:
                     part.restart()  # resumed at the wrong place: start over
                     return "retry", "the server resumed at the wrong place (%s)" % headers.get("Content-Range")
-                part.expected = span[1] if span[1] is not None else (
-                    part.have + length if length is not None else None)
+                part.expected = span[1] if span[1] is not None else (part.have + length if length is not None else None)
             elif 300 <= status < 400:
                 # urllib hands back a 3xx only once the redirect limit is spent.
                 return "fatal", "the video link redirected more than %d times" % DOWNLOAD_REDIRECTS
@@ -1775,10 +1830,18 @@ def save_video(
             outcome, problem = "retry", ""
             for attempt in range(tries):
                 if attempt:
-                    sleep(min(0.25 * 2 ** attempt, 4.0))
-                outcome, problem = fetch_video_once(url, part, existing, opener=opener, timeout=timeout,
-                                                    user_agent=user_agent, cancelled=cancelled, log=log,
-                                                    buffer=buffer)
+                    sleep(min(0.25 * 2**attempt, 4.0))
+                outcome, problem = fetch_video_once(
+                    url,
+                    part,
+                    existing,
+                    opener=opener,
+                    timeout=timeout,
+                    user_agent=user_agent,
+                    cancelled=cancelled,
+                    log=log,
+                    buffer=buffer,
+                )
                 if outcome != "retry":
                     break
             if outcome == "skip":
@@ -1805,16 +1868,26 @@ def prepare_download_dir(directory: str) -> str:
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError as exc:
-        raise usage_error("the folder %s could not be created (%s)" % (directory, exc.strerror or exc),
-                          "name a folder you can write to")
+        raise usage_error(
+            "the folder %s could not be created (%s)" % (directory, exc.strerror or exc),
+            "name a folder you can write to",
+        )
     return directory
 
 
 class Downloader:
     """Saves videos a few at a time while the job goes on; results are applied on the main thread."""
 
-    def __init__(self, directory: str, job: Job, rt: Runtime, user_agent: str, timeout: float,
-                 workers: int, log: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        directory: str,
+        job: Job,
+        rt: Runtime,
+        user_agent: str,
+        timeout: float,
+        workers: int,
+        log: Callable[[str], None],
+    ) -> None:
         """Prepare to save into `directory`."""
         import threading
 
@@ -1844,16 +1917,26 @@ class Downloader:
                 continue
             path = os.path.join(self.directory, names[key])
             self.started.add(key)
-            if saved_file == path and saved_size is not None and os.path.isfile(path) \
-                    and os.path.getsize(path) == saved_size:
+            if (
+                saved_file == path
+                and saved_size is not None
+                and os.path.isfile(path)
+                and os.path.getsize(path) == saved_size
+            ):
                 continue  # the record knows this file is whole: fetch nothing
             if self.pool is None:
                 from concurrent.futures import ThreadPoolExecutor
 
                 self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="veo-download")
             self.pending[key] = self.pool.submit(
-                save_video, url, path, opener=self.rt.download_open, timeout=self.timeout,
-                user_agent=self.user_agent, cancelled=self.stop.is_set, log=self.log,
+                save_video,
+                url,
+                path,
+                opener=self.rt.download_open,
+                timeout=self.timeout,
+                user_agent=self.user_agent,
+                cancelled=self.stop.is_set,
+                log=self.log,
             )
 
     def collect(self, wait: bool = False) -> List[Tuple[str, Optional[SavedVideo], Optional[str]]]:
@@ -1896,6 +1979,8 @@ class Downloader:
         self.stop.set()
         if self.pool is not None:
             self.pool.shutdown(wait=True)
+
+
 # ---- Progress display (stderr) and output (stdout) ----
 
 COLORS = {"done": "32", "failed": "31", "running": "33", "queued": "2"}
@@ -1924,8 +2009,9 @@ def shot_times(tasks: Sequence[Task], elapsed: float) -> List[Optional[float]]:
 class Reporter:
     """People's text on stderr: one line per change, or a live block on a terminal."""
 
-    def __init__(self, stream: IO[str], *, quiet: bool = False, verbose: bool = False, live: bool = False,
-                 color: bool = False) -> None:
+    def __init__(
+        self, stream: IO[str], *, quiet: bool = False, verbose: bool = False, live: bool = False, color: bool = False
+    ) -> None:
         """Write to `stream` in the mode asked."""
         self.stream = stream
         self.quiet = quiet
@@ -2057,19 +2143,31 @@ def human_summary(result: Dict[str, Any]) -> str:
         estimate = result["estimate"]
         request = result["request"]
         return "dry run: %s %s\n%d shot(s), %d s of video, %d credits; nothing was sent\n%s\n" % (
-            request["method"], request["url"], estimate["shots"], estimate["seconds"], estimate["credits"],
-            json.dumps(request["body"], indent=2))
+            request["method"],
+            request["url"],
+            estimate["shots"],
+            estimate["seconds"],
+            estimate["credits"],
+            json.dumps(request["body"], indent=2),
+        )
     rows = [("SHOT", "STATUS", "TIME", "FILE OR URL")]
+    previous_end = 0.0
     for shot in result.get("shots", []):
         where = shot.get("file") or url_without_query(shot.get("videoUrl") or "") or (shot.get("error") or "")
-        rows.append((str(shot["shotId"])[:32], str(shot["status"]), format_duration(shot.get("elapsedSeconds")),
-                     where))
+        took = shot.get("elapsedSeconds")
+        if isinstance(took, (int, float)):
+            # Shots run one after another: each one's own time starts where the one before ended.
+            took, previous_end = max(0.0, took - previous_end), max(previous_end, took)
+        rows.append((str(shot["shotId"])[:32], str(shot["status"]), format_duration(took), where))
     if result.get("videoUrl") or result.get("file"):
         rows.append(("(combined)", "", "", result.get("file") or url_without_query(result["videoUrl"])))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = ["  ".join(row[i].ljust(widths[i]) for i in range(3)) + "  " + row[3] for row in rows]
-    head = "job %s: %s after %s" % (result.get("jobId"), result.get("status"),
-                                    format_duration(result.get("elapsedSeconds")))
+    head = "job %s: %s after %s" % (
+        result.get("jobId"),
+        result.get("status"),
+        format_duration(result.get("elapsedSeconds")),
+    )
     return head + "\n" + "\n".join(line.rstrip() for line in lines) + "\n"
 
 
@@ -2103,21 +2201,36 @@ class Session:
         except OSError as exc:
             self.reporter.warn(
                 "the job record could not be written to %s (%s); the run goes on, and the task IDs are "
-                "in the output" % (job.job_file, exc.strerror or exc))
+                "in the output" % (job.job_file, exc.strerror or exc)
+            )
             job.job_file = None
             self.record_ok = False
 
 
 def read_shots_source(args: argparse.Namespace, rt: Runtime) -> Any:
     """The raw shots from exactly one of --shots-json, --shots-file, --prompt."""
-    sources = [name for name, value in (("--shots-json", args.shots_json), ("--shots-file", args.shots_file),
-                                        ("--prompt", args.prompt)) if value is not None]
+    sources = [
+        name
+        for name, value in (
+            ("--shots-json", args.shots_json),
+            ("--shots-file", args.shots_file),
+            ("--prompt", args.prompt),
+        )
+        if value is not None
+    ]
     hint = "give exactly one of --shots-json JSON, --shots-file PATH (- for standard input), --prompt TEXT"
     if len(sources) != 1:
         raise usage_error("submit needs exactly one source of shots, got %s" % (" and ".join(sources) or "none"), hint)
-    prompt_only = [name for name, value in (("--generation-type", args.generation_type),
-                                            ("--aspect-ratio", args.aspect_ratio), ("--image-url", args.image_url),
-                                            ("--shot-id", args.shot_id)) if value is not None]
+    prompt_only = [
+        name
+        for name, value in (
+            ("--generation-type", args.generation_type),
+            ("--aspect-ratio", args.aspect_ratio),
+            ("--image-url", args.image_url),
+            ("--shot-id", args.shot_id),
+        )
+        if value is not None
+    ]
     if args.prompt is None and prompt_only:
         raise usage_error("%s only goes with --prompt" % ", ".join(prompt_only), hint)
     if args.prompt is not None:
@@ -2137,11 +2250,12 @@ def read_shots_source(args: argparse.Namespace, rt: Runtime) -> Any:
         if path == "-":
             text = rt.stdin.read(64 * 1024 * 1024)
         else:
-            with open(path, "r", encoding="utf-8-sig") as handle:
+            with open(path, encoding="utf-8-sig") as handle:
                 text = handle.read(64 * 1024 * 1024)
     except (OSError, UnicodeDecodeError) as exc:
-        raise usage_error("the shots file %s could not be read (%s)" % (path, getattr(exc, "strerror", None) or exc),
-                          hint)
+        raise usage_error(
+            "the shots file %s could not be read (%s)" % (path, getattr(exc, "strerror", None) or exc), hint
+        )
     return parse_json_text(text, "the shots file %s" % ("on standard input" if path == "-" else path), hint)
 
 
@@ -2150,8 +2264,16 @@ def make_client(args: argparse.Namespace, session: Session, base_url: str) -> Ap
     key, _source = find_api_key(args.api_key, session.rt, session.reporter.warn)
     session.reporter.secrets.append(key)
     session.output.secrets.append(key)
-    return ApiClient(base_url, key, args.user_agent, args.timeout, args.max_retries, session.rt,
-                     session.reporter.http, session.reporter.warn)
+    return ApiClient(
+        base_url,
+        key,
+        args.user_agent,
+        args.timeout,
+        args.max_retries,
+        session.rt,
+        session.reporter.http,
+        session.reporter.warn,
+    )
 
 
 def cmd_submit(args: argparse.Namespace, session: Session) -> int:
@@ -2163,59 +2285,97 @@ def cmd_submit(args: argparse.Namespace, session: Session) -> int:
         reporter.warn(warning)
     estimate = estimate_job(len(shots), args.resolution)
     if args.max_credits is not None and estimate.credits > args.max_credits:
-        raise usage_error("the job would cost %d credits, over --max-credits %d" % (estimate.credits, args.max_credits),
-                          "use fewer shots or 720p, or raise --max-credits; nothing was sent")
+        raise usage_error(
+            "the job would cost %d credits, over --max-credits %d" % (estimate.credits, args.max_credits),
+            "use fewer shots or 720p, or raise --max-credits; nothing was sent",
+        )
     base_url = check_base_url(args.base_url or rt.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL)
     if args.download is not None and not args.follow:
-        raise usage_error("--download on submit needs --follow (videos exist only once the shots complete)",
-                          "add --follow, or save later with: status --job <jobId> --download DIR")
+        raise usage_error(
+            "--download on submit needs --follow (videos exist only once the shots complete)",
+            "add --follow, or save later with: status --job <jobId> --download DIR",
+        )
     if args.download is not None:
         prepare_download_dir(args.download)
     body = {"shots": [shot.to_api() for shot in shots], "resolution": args.resolution}
     if args.dry_run:
         headers = ApiClient(base_url, "", args.user_agent, 0, 0, rt, reporter.http, reporter.warn).headers()
         headers["Authorization"] = "Bearer ***"
-        reporter.info("dry run: %d shot(s) at %s, %d s of video, %d credits; nothing was sent"
-                      % (estimate.shots, args.resolution, estimate.seconds, estimate.credits))
-        session.output.final({
-            "status": "dry-run",
-            "request": {"method": "POST", "url": base_url + GENERATE_PATH, "headers": headers, "body": body},
-            "estimate": estimate.to_json(),
-        })
+        reporter.info(
+            "dry run: %d shot(s) at %s, %d s of video, %d credits; nothing was sent"
+            % (estimate.shots, args.resolution, estimate.seconds, estimate.credits)
+        )
+        session.output.final(
+            {
+                "status": "dry-run",
+                "request": {"method": "POST", "url": base_url + GENERATE_PATH, "headers": headers, "body": body},
+                "estimate": estimate.to_json(),
+            }
+        )
         return EXIT_OK
     client = make_client(args, session, base_url)
     submitted = rt.wall()
     try:
         answer = client.generate(shots, args.resolution)
     except KeyboardInterrupt:
-        raise VeoError("SUBMIT_OUTCOME_UNKNOWN", "interrupted while submitting; the job may exist and credits may "
-                       "be spent", EXIT_INTERRUPTED, hint="check your jobs at https://nanophoto.ai before submitting "
-                       "again, to avoid paying twice")
-    if isinstance(answer, dict) and status_word_kind(answer.get("status")) == "failed" and not any(
+        raise VeoError(
+            "SUBMIT_OUTCOME_UNKNOWN",
+            "interrupted while submitting; the job may exist and credits may be spent",
+            EXIT_INTERRUPTED,
+            hint="check your jobs at https://nanophoto.ai before submitting again, to avoid paying twice",
+        )
+    if (
+        isinstance(answer, dict)
+        and status_word_kind(answer.get("status")) == "failed"
+        and not any(
             isinstance(entry, dict) and first_field(entry, ("taskId", "task_id"))
-            for entry in (answer.get("shots") if isinstance(answer.get("shots"), list) else [])):
+            for entry in (answer["shots"] if isinstance(answer.get("shots"), list) else [])
+        )
+    ):
         reason = error_text_of(answer) or "the service refused the job as a whole"
-        raise VeoError("GENERATION_FAILED", "the job failed at once: %s" % reason, EXIT_GENERATION_FAILED,
-                       [answer], hint="check the prompts and image URLs; failed jobs are refunded")
+        raise VeoError(
+            "GENERATION_FAILED",
+            "the job failed at once: %s" % reason,
+            EXIT_GENERATION_FAILED,
+            [answer],
+            hint="check the prompts and image URLs; failed jobs are refunded",
+        )
     tasks = tasks_from_generate_answer(shots, answer)
     if not tasks:
-        raise VeoError("SUBMIT_OUTCOME_UNKNOWN",
-                       "the service accepted the submit but its answer names no task ID for every shot; the job may "
-                       "exist and credits may be spent, so it was not sent again", EXIT_FAILURE,
-                       [short_repr(answer, 500)],
-                       hint="check your jobs at https://nanophoto.ai before submitting again")
+        raise VeoError(
+            "SUBMIT_OUTCOME_UNKNOWN",
+            "the service accepted the submit but its answer names no task ID for every shot; the job may "
+            "exist and credits may be spent, so it was not sent again",
+            EXIT_FAILURE,
+            [short_repr(answer, 500)],
+            hint="check your jobs at https://nanophoto.ai before submitting again",
+        )
     job_id = new_job_id(submitted, tasks[0].task_id)
-    job = Job(job_id=job_id, base_url=base_url, resolution=args.resolution, submitted_at=utc_iso(submitted),
-              tasks=tasks, shots=[shot.to_api() for shot in shots], last_response=answer,
-              job_file=os.path.abspath(args.job_file) if args.job_file else os.path.join(jobs_dir(rt), job_id + ".json"))
+    job = Job(
+        job_id=job_id,
+        base_url=base_url,
+        resolution=args.resolution,
+        submitted_at=utc_iso(submitted),
+        tasks=tasks,
+        shots=[shot.to_api() for shot in shots],
+        last_response=answer,
+        job_file=os.path.abspath(args.job_file) if args.job_file else os.path.join(jobs_dir(rt), job_id + ".json"),
+    )
     job.status = job_status(job.tasks)
     session.save(job)
-    session.output.stage("submitted", {
-        "jobId": job.job_id, "jobFile": job.job_file,
-        "shots": [{"shotId": t.shot_id, "taskId": t.task_id} for t in job.tasks], "response": answer,
-    })
-    reporter.info("submitted job %s: %d shot(s) at %s, %d s of video, %d credits"
-                  % (job.job_id, estimate.shots, args.resolution, estimate.seconds, estimate.credits))
+    session.output.stage(
+        "submitted",
+        {
+            "jobId": job.job_id,
+            "jobFile": job.job_file,
+            "shots": [{"shotId": t.shot_id, "taskId": t.task_id} for t in job.tasks],
+            "response": answer,
+        },
+    )
+    reporter.info(
+        "submitted job %s: %d shot(s) at %s, %d s of video, %d credits"
+        % (job.job_id, estimate.shots, args.resolution, estimate.seconds, estimate.credits)
+    )
     reporter.info("tasks: " + ", ".join("%s=%s" % (t.shot_id, t.task_id) for t in job.tasks))
     if job.job_file:
         reporter.info("job record: %s" % job.job_file)
@@ -2229,8 +2389,7 @@ def find_record_for_tasks(tasks: Sequence[Task], rt: Runtime) -> Optional[Job]:
     wanted = sorted(task.task_id for task in tasks)
     for path, data in list_records(rt):
         entries = data.get("tasks")
-        if isinstance(entries, list) and sorted(
-                str(e.get("taskId")) for e in entries if isinstance(e, dict)) == wanted:
+        if isinstance(entries, list) and sorted(str(e.get("taskId")) for e in entries if isinstance(e, dict)) == wanted:
             try:
                 return job_from_record(data, path)
             except VeoError:
@@ -2242,18 +2401,30 @@ def cmd_status(args: argparse.Namespace, session: Session) -> int:
     """status: one check, or follow, for tasks given, a saved job, or the newest job; or list jobs."""
     rt = session.rt
     if args.list:
-        session.output.emit([
-            {"jobId": data["jobId"], "jobFile": path, "submittedAt": data.get("submittedAt"),
-             "shots": len(data["tasks"]) if isinstance(data.get("tasks"), list) else 0, "status": data.get("status")}
-            for path, data in list_records(rt)
-        ])
+        session.output.emit(
+            [
+                {
+                    "jobId": data["jobId"],
+                    "jobFile": path,
+                    "submittedAt": data.get("submittedAt"),
+                    "shots": len(data["tasks"]) if isinstance(data.get("tasks"), list) else 0,
+                    "status": data.get("status"),
+                }
+                for path, data in list_records(rt)
+            ]
+        )
         return EXIT_OK
-    sources = [name for name, value in (("--task-ids-json", args.task_ids_json), ("--job", args.job),
-                                        ("--last", args.last or None)) if value is not None]
+    sources = [
+        name
+        for name, value in (("--task-ids-json", args.task_ids_json), ("--job", args.job), ("--last", args.last or None))
+        if value is not None
+    ]
     if len(sources) != 1:
-        raise usage_error("status needs exactly one of --task-ids-json, --job, --last (or --list), got %s"
-                          % (" and ".join(sources) or "none"),
-                          "e.g. status --last --follow, or status --job <jobId> --follow")
+        raise usage_error(
+            "status needs exactly one of --task-ids-json, --job, --last (or --list), got %s"
+            % (" and ".join(sources) or "none"),
+            "e.g. status --last --follow, or status --job <jobId> --follow",
+        )
     if args.task_ids_json is not None:
         tasks = parse_task_ids(parse_json_text(args.task_ids_json, "--task-ids-json", "give a JSON array of tasks"))
         base_url = check_base_url(args.base_url or rt.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL)
@@ -2263,14 +2434,21 @@ def cmd_status(args: argparse.Namespace, session: Session) -> int:
         else:
             now = rt.wall()
             job_id = new_job_id(now, tasks[0].task_id)
-            job = Job(job_id=job_id, base_url=base_url, resolution=args.resolution or "720p",
-                      submitted_at=utc_iso(now), tasks=tasks, job_file=os.path.join(jobs_dir(rt), job_id + ".json"))
+            job = Job(
+                job_id=job_id,
+                base_url=base_url,
+                resolution=args.resolution or "720p",
+                submitted_at=utc_iso(now),
+                tasks=tasks,
+                job_file=os.path.join(jobs_dir(rt), job_id + ".json"),
+            )
     else:
         if args.last:
             records = list_records(rt)
             if not records:
-                raise usage_error("there is no saved job in %s" % jobs_dir(rt),
-                                  "submit a job first, or use status --task-ids-json")
+                raise usage_error(
+                    "there is no saved job in %s" % jobs_dir(rt), "submit a job first, or use status --task-ids-json"
+                )
             path = records[0][0]
         else:
             path = resolve_job_ref(args.job, rt)
@@ -2290,15 +2468,16 @@ def run_job(job: Job, client: ApiClient, session: Session, *, one_off: bool) -> 
     args, rt, reporter = session.args, session.rt, session.reporter
     downloader = None
     if args.download is not None:
-        downloader = Downloader(args.download, job, rt, args.user_agent, args.timeout, args.download_workers,
-                                reporter.http)
+        downloader = Downloader(
+            args.download, job, rt, args.user_agent, args.timeout, args.download_workers, reporter.http
+        )
     submitted_ts = iso_to_timestamp(job.submitted_at) or rt.wall()
     max_wait = args.max_wait if args.max_wait is not None else default_max_wait(len(job.tasks))
     deadline = rt.clock() + max_wait
     timed_out = False
     failure: Optional[VeoError] = None
     try:
-        if one_off and job_status(job.tasks) == "processing" and not (getattr(args, "command", "") == "submit"):
+        if one_off and job_status(job.tasks) == "processing" and getattr(args, "command", "") != "submit":
             answer = client.check_status(job.tasks, job.resolution, None)
             note_answer(job, answer, session, submitted_ts, downloader)
         elif one_off:
@@ -2336,8 +2515,7 @@ def run_job(job: Job, client: ApiClient, session: Session, *, one_off: bool) -> 
     return exit_status_for(result["status"], downloader is not None and downloader.failed)
 
 
-def note_answer(job: Job, answer: Any, session: Session, submitted_ts: float,
-                downloader: Optional[Downloader]) -> None:
+def note_answer(job: Job, answer: Any, session: Session, submitted_ts: float, downloader: Optional[Downloader]) -> None:
     """Fold an answer in; on change: save the record, a progress stage, a line for people."""
     now = session.rt.wall()
     elapsed = now - submitted_ts
@@ -2352,11 +2530,15 @@ def note_answer(job: Job, answer: Any, session: Session, submitted_ts: float,
     # Agents read stdout: a stage only when a shot's outcome changed, not its wording.
     moved = [task for task in changed if before[id(task)] != task.status]
     if moved:
-        session.output.stage("progress", {
-            "elapsedSeconds": round(elapsed, 1),
-            "shots": [{"shotId": t.shot_id, "status": t.status, "videoUrl": t.video_url, "error": t.error}
-                      for t in moved],
-        })
+        session.output.stage(
+            "progress",
+            {
+                "elapsedSeconds": round(elapsed, 1),
+                "shots": [
+                    {"shotId": t.shot_id, "status": t.status, "videoUrl": t.video_url, "error": t.error} for t in moved
+                ],
+            },
+        )
     if changed or session.reporter.live:
         session.reporter.shots(job, elapsed, changed)
     if downloader is not None:
@@ -2379,8 +2561,14 @@ def note_downloads(downloader: Downloader, session: Session, job: Job, wait: boo
         session.save(job)
 
 
-def poll_until_done(job: Job, client: ApiClient, session: Session, submitted_ts: float, deadline: float,
-                    downloader: Optional[Downloader]) -> bool:
+def poll_until_done(
+    job: Job,
+    client: ApiClient,
+    session: Session,
+    submitted_ts: float,
+    deadline: float,
+    downloader: Optional[Downloader],
+) -> bool:
     """Poll (one batched request a round) until every shot finished; True if the deadline came first."""
     rt, reporter = session.rt, session.reporter
     interval = session.args.poll_interval
@@ -2402,7 +2590,22 @@ def poll_until_done(job: Job, client: ApiClient, session: Session, submitted_ts:
         left = deadline - rt.clock()
         if left <= 0:
             return True
-        rt.sleep(min(interval, left))
+        pause(min(interval, left), job, session, submitted_ts)
+
+
+def pause(seconds: float, job: Job, session: Session, submitted_ts: float) -> None:
+    """Wait between rounds; on a terminal, tick the live block's clock every second meanwhile."""
+    rt = session.rt
+    if not session.reporter.live:
+        rt.sleep(seconds)
+        return
+    end = rt.clock() + seconds
+    while True:
+        left = end - rt.clock()
+        if left <= 0:
+            return
+        rt.sleep(min(1.0, left))
+        session.reporter.shots(job, rt.wall() - submitted_ts, [])
 
 
 def summarize(job: Job, result: Dict[str, Any], session: Session, timed_out: bool) -> None:
@@ -2457,7 +2660,7 @@ def build_parser() -> argparse.ArgumentParser:
     class Parser(argparse.ArgumentParser):
         """An ArgumentParser whose errors are VeoErrors (exit 2, JSON on stdout)."""
 
-        def error(self, message: str) -> Any:  # type: ignore[override]
+        def error(self, message: str) -> Any:
             raise usage_error(message, "see %s --help" % self.prog)
 
     def seconds(text: str) -> float:
@@ -2480,41 +2683,76 @@ def build_parser() -> argparse.ArgumentParser:
             raise argparse.ArgumentTypeError("%r is not a number from 1 to 32" % text)
         return value
 
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--follow", action="store_true", help="poll until every shot is completed or failed")
     common.add_argument("--json-only", action="store_true", help="print exactly one JSON document at the end")
     common.add_argument("--download", metavar="DIR", help="save the videos of completed shots into DIR")
-    common.add_argument("--poll-interval", type=seconds, default=DEFAULT_POLL_INTERVAL, metavar="S",
-                        help="seconds between status checks (default 8)")
-    common.add_argument("--max-wait", type=seconds, default=None, metavar="S",
-                        help="give up following after S seconds (default 1800, or 300 per shot if more)")
-    common.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT, metavar="S",
-                        help="seconds for one HTTP request (default 60)")
-    common.add_argument("--max-retries", type=count, default=DEFAULT_MAX_RETRIES, metavar="N",
-                        help="retries of one request on a transient failure (default 5; 0: none)")
+    common.add_argument(
+        "--poll-interval",
+        type=seconds,
+        default=DEFAULT_POLL_INTERVAL,
+        metavar="S",
+        help="seconds between status checks (default 8)",
+    )
+    common.add_argument(
+        "--max-wait",
+        type=seconds,
+        default=None,
+        metavar="S",
+        help="give up following after S seconds (default 1800, or 300 per shot if more)",
+    )
+    common.add_argument(
+        "--timeout",
+        type=seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help="seconds for one HTTP request (default 60)",
+    )
+    common.add_argument(
+        "--max-retries",
+        type=count,
+        default=DEFAULT_MAX_RETRIES,
+        metavar="N",
+        help="retries of one request on a transient failure (default 5; 0: none)",
+    )
     common.add_argument("--api-key", help="the API key (visible to other users: prefer $NANOPHOTO_API_KEY)")
     common.add_argument("--user-agent", default=DEFAULT_USER_AGENT, help="the User-Agent header to send")
-    common.add_argument("--base-url", metavar="URL", help="API origin (default $NANOPHOTO_BASE_URL or %s)"
-                        % DEFAULT_BASE_URL)
-    common.add_argument("--download-workers", type=workers, default=DEFAULT_DOWNLOAD_WORKERS, metavar="N",
-                        help="videos saved at once (default 4)")
+    common.add_argument(
+        "--base-url", metavar="URL", help="API origin (default $NANOPHOTO_BASE_URL or %s)" % DEFAULT_BASE_URL
+    )
+    common.add_argument(
+        "--download-workers",
+        type=workers,
+        default=DEFAULT_DOWNLOAD_WORKERS,
+        metavar="N",
+        help="videos saved at once (default 4)",
+    )
     noise = common.add_mutually_exclusive_group()
     noise.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr (errors and MEDIA: stay)")
     noise.add_argument("-v", "--verbose", action="store_true", help="one stderr line per HTTP exchange")
 
-    parser = Parser(prog=SKILL_NAME, description="Make videos with NanoPhoto.AI's Veo 3.1 API.",
-                    epilog="run '%s submit --help' or '%s status --help' for examples" % (SKILL_NAME, SKILL_NAME))
+    parser = Parser(
+        prog=SKILL_NAME,
+        description="Make videos with NanoPhoto.AI's Veo 3.1 API.",
+        epilog="run '%s submit --help' or '%s status --help' for examples" % (SKILL_NAME, SKILL_NAME),
+    )
     parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
     commands = parser.add_subparsers(dest="command", metavar="{submit,status}")
     commands.required = True
-    submit = commands.add_parser("submit", parents=[common], help="submit shots (and follow them)",
-                                 description="Submit 1-21 shots as one job.", epilog=SUBMIT_EXAMPLES,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    submit = commands.add_parser(
+        "submit",
+        parents=[common],
+        help="submit shots (and follow them)",
+        description="Submit 1-21 shots as one job.",
+        epilog=SUBMIT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     submit.add_argument("--shots-json", metavar="JSON", help="the shots as a JSON array")
     submit.add_argument("--shots-file", metavar="PATH", help="a file holding the shots JSON (- for standard input)")
     submit.add_argument("--prompt", metavar="TEXT", help="one shot from this prompt")
-    submit.add_argument("--generation-type", choices=list(GENERATION_TYPES),
-                        help="with --prompt (default TEXT_2_VIDEO)")
+    submit.add_argument(
+        "--generation-type", choices=list(GENERATION_TYPES), help="with --prompt (default TEXT_2_VIDEO)"
+    )
     submit.add_argument("--aspect-ratio", choices=ASPECT_RATIOS, help="with --prompt (default 16:9)")
     submit.add_argument("--image-url", action="append", metavar="URL", help="with --prompt; repeatable")
     submit.add_argument("--shot-id", metavar="ID", help="with --prompt (default shot-1)")
@@ -2522,15 +2760,24 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--dry-run", action="store_true", help="print the request and the estimate; send nothing")
     submit.add_argument("--max-credits", type=count, metavar="N", help="refuse a job estimated above N credits")
     submit.add_argument("--job-file", metavar="PATH", help="where to write the job record")
-    status = commands.add_parser("status", parents=[common], help="check tasks or a saved job",
-                                 description="Check the status of tasks or of a saved job.", epilog=STATUS_EXAMPLES,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    status = commands.add_parser(
+        "status",
+        parents=[common],
+        help="check tasks or a saved job",
+        description="Check the status of tasks or of a saved job.",
+        epilog=STATUS_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     status.add_argument("--task-ids-json", metavar="JSON", help='tasks as [{"shotId": ..., "taskId": ...}]')
     status.add_argument("--job", metavar="JOB", help="a job record's path, or its job id")
     status.add_argument("--last", action="store_true", help="the newest saved job")
     status.add_argument("--list", action="store_true", help="print the saved jobs, newest first; sends nothing")
-    status.add_argument("--resolution", choices=RESOLUTIONS, default=None,
-                        help="720p (default), 1080p or 4k; with --job/--last the record's")
+    status.add_argument(
+        "--resolution",
+        choices=RESOLUTIONS,
+        default=None,
+        help="720p (default), 1080p or 4k; with --job/--last the record's",
+    )
     return parser
 
 
@@ -2540,8 +2787,9 @@ def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
     json_only = "--json-only" in argv
     live = rt.stderr_tty and not rt.environ.get("NO_COLOR") and rt.environ.get("TERM") != "dumb"
     quiet = "-q" in argv or "--quiet" in argv
-    reporter = Reporter(rt.stderr, quiet=quiet, verbose=not quiet and ("-v" in argv or "--verbose" in argv),
-                        live=live, color=live)
+    reporter = Reporter(
+        rt.stderr, quiet=quiet, verbose=not quiet and ("-v" in argv or "--verbose" in argv), live=live, color=live
+    )
     output = Output(rt.stdout, json_only=json_only, human=rt.stdout_tty)
     try:
         try:
@@ -2578,11 +2826,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return run(argv, rt)
     except BrokenPipeError:
-        # The reader went away (| head): say nothing more.
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:  # pragma: no cover
-            pass
+        # The reader went away (| head): say nothing more, not even at interpreter exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

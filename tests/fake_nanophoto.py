@@ -29,7 +29,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Deque, Dict, List, Optional, Set, Tuple
+from typing import Any, Deque, Dict, List, Optional, Tuple
 
 ERROR_STATUS = {
     "LOGIN_REQUIRED": 401,
@@ -172,7 +172,7 @@ class FakeNanoPhoto:
 
     # -- life cycle --
 
-    def start(self) -> "FakeNanoPhoto":
+    def start(self) -> FakeNanoPhoto:
         """Listen on both origins in background threads."""
         for origin, port in zip(("api", "cdn"), self.ports):
             handler = type("Handler", (FakeHandler,), {"fake": self, "origin": origin})
@@ -188,7 +188,7 @@ class FakeNanoPhoto:
             server.shutdown()
             server.server_close()
 
-    def __enter__(self) -> "FakeNanoPhoto":
+    def __enter__(self) -> FakeNanoPhoto:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -362,8 +362,9 @@ class FakeHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def send(self, status: int, body: bytes, content_type: str = "application/json",
-             headers: Optional[Dict[str, str]] = None) -> None:
+    def send(
+        self, status: int, body: bytes, content_type: str = "application/json", headers: Optional[Dict[str, str]] = None
+    ) -> None:
         """A whole answer."""
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -387,17 +388,17 @@ class FakeHandler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
+    def do_HEAD(self) -> None:
         self.do_GET()
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.origin == "cdn":
             self.serve_video()
         else:
             self.record(b"")
             self.send_json(404, {"success": False, "message": "not found"})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.read_body()
         self.record(body)
         if self.origin == "cdn":
@@ -487,9 +488,7 @@ class FakeHandler(BaseHTTPRequestHandler):
         start = 0
         status = 200
         range_header = self.headers.get("Range")
-        if range_header and range_header.startswith("bytes=") and (
-            self.headers.get("If-Range") in (None, etag)
-        ):
+        if range_header and range_header.startswith("bytes=") and (self.headers.get("If-Range") in (None, etag)):
             try:
                 start = int(range_header[6:].split("-", 1)[0])
             except ValueError:
@@ -533,15 +532,29 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--key", help="accept only this API key (default: any non-empty key)")
     parser.add_argument("--polls-per-shot", type=int, default=2, help="status checks each shot takes (default 2)")
     parser.add_argument("--video-size", type=int, default=256 * 1024, help="bytes per video (default 256 KiB)")
-    parser.add_argument("--shape", action="append", default=[], choices=["video_url", "words", "no_shots",
-                        "shuffled", "url_key"], help="answer in a tolerated variant shape (repeatable)")
+    parser.add_argument(
+        "--shape",
+        action="append",
+        default=[],
+        choices=["video_url", "words", "no_shots", "shuffled", "url_key"],
+        help="answer in a tolerated variant shape (repeatable)",
+    )
     args = parser.parse_args(argv)
-    fake = FakeNanoPhoto(key=args.key, polls_per_shot=args.polls_per_shot, video_size=args.video_size,
-                         shape=tuple(args.shape), port=args.port, cdn_port=args.cdn_port).start()
+    fake = FakeNanoPhoto(
+        key=args.key,
+        polls_per_shot=args.polls_per_shot,
+        video_size=args.video_size,
+        shape=tuple(args.shape),
+        port=args.port,
+        cdn_port=args.cdn_port,
+    ).start()
     print("fake NanoPhoto API: %s" % fake.api_url, flush=True)
     print("fake video CDN:     %s" % fake.cdn_url, flush=True)
-    print("try: NANOPHOTO_BASE_URL=%s NANOPHOTO_API_KEY=demo python3 scripts/veo_3_1.py submit "
-          '--prompt "a red fox in snow" --follow --poll-interval 1' % fake.api_url, flush=True)
+    print(
+        "try: NANOPHOTO_BASE_URL=%s NANOPHOTO_API_KEY=demo python3 scripts/veo_3_1.py submit "
+        '--prompt "a red fox in snow" --follow --poll-interval 1' % fake.api_url,
+        flush=True,
+    )
     try:
         while True:
             time.sleep(3600)

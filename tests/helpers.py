@@ -115,8 +115,14 @@ class FakeClock:
 class Machine:
     """A fake machine: runtime with captured streams, fake urlopen and clock, a temporary home."""
 
-    def __init__(self, *answers: Answer, environ: Optional[Dict[str, str]] = None, stdin: str = "",
-                 downloads: Optional[Callable[[Any, float], Any]] = None, tty: bool = False) -> None:
+    def __init__(
+        self,
+        *answers: Answer,
+        environ: Optional[Dict[str, str]] = None,
+        stdin: str = "",
+        downloads: Optional[Callable[[Any, float], Any]] = None,
+        tty: bool = False,
+    ) -> None:
         self.tmp = tempfile.TemporaryDirectory()
         self.home = self.tmp.name
         self.opener = FakeUrlopen(*answers)
@@ -127,10 +133,20 @@ class Machine:
         self.stdout = io.StringIO()
         self.stderr = io.StringIO()
         self.rt = veo.Runtime(
-            environ=self.environ, stdin=io.StringIO(stdin), stdout=self.stdout, stderr=self.stderr,
-            stdout_tty=tty, stderr_tty=tty, api_open=self.opener,
-            download_open=downloads or FakeUrlopen(), sleep=self.time.sleep, clock=self.time.clock,
-            wall=self.time.wall, jitter=lambda: 1.0, home=self.home, program="veo_3_1.py",
+            environ=self.environ,
+            stdin=io.StringIO(stdin),
+            stdout=self.stdout,
+            stderr=self.stderr,
+            stdout_tty=tty,
+            stderr_tty=tty,
+            api_open=self.opener,
+            download_open=downloads or FakeUrlopen(),
+            sleep=self.time.sleep,
+            clock=self.time.clock,
+            wall=self.time.wall,
+            jitter=lambda: 1.0,
+            home=self.home,
+            program="veo_3_1.py",
         )
 
     def run(self, *argv: str) -> int:
@@ -167,8 +183,11 @@ def shots_json(count: int = 1, **changes: Any) -> str:
 
 def generated(*task_ids: str) -> Tuple[int, Any]:
     """A generate answer for shots shot-1.. with these task IDs."""
-    return 200, {"success": True, "status": "processing", "shots": [
-        {"shotId": "shot-%d" % (n + 1), "taskId": t, "status": "processing"} for n, t in enumerate(task_ids)]}
+    return 200, {
+        "success": True,
+        "status": "processing",
+        "shots": [{"shotId": "shot-%d" % (n + 1), "taskId": t, "status": "processing"} for n, t in enumerate(task_ids)],
+    }
 
 
 def status_answer(*states: Tuple[str, str], top: str = "processing", **extra: Any) -> Tuple[int, Any]:
@@ -184,15 +203,25 @@ def status_answer(*states: Tuple[str, str], top: str = "processing", **extra: An
     return 200, dict({"success": True, "status": top, "shots": shots}, **extra)
 
 
-def run_cli(args: Sequence[str], env: Optional[Dict[str, str]] = None, stdin: Optional[str] = None,
-            timeout: float = 60, cwd: Optional[str] = None) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+def run_cli(
+    args: Sequence[str],
+    env: Optional[Dict[str, str]] = None,
+    stdin: Optional[str] = None,
+    timeout: float = 60,
+    cwd: Optional[str] = None,
+) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
     """Run the real script as a subprocess; stderr must never hold a traceback."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("NANOPHOTO_", "OPENCLAW_", "VEO_3_1_"))}
     full_env.pop("NO_COLOR", None)
     full_env.update(env or {})
     done = subprocess.run(
-        [sys.executable, SCRIPT] + list(args), input=stdin if stdin is not None else "",
-        capture_output=True, text=True, env=full_env, timeout=timeout, cwd=cwd,
+        [sys.executable, SCRIPT, *list(args)],
+        input=stdin if stdin is not None else "",
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=cwd,
     )
     assert "Traceback" not in done.stderr, done.stderr
     return done
@@ -206,5 +235,5 @@ class MachineTest(unittest.TestCase):
         self.addCleanup(machine.close)
         return machine
 
-    def assertNoTraceback(self, machine: Machine) -> None:  # noqa: N802 - unittest style
+    def assertNoTraceback(self, machine: Machine) -> None:
         self.assertNotIn("Traceback", machine.err())

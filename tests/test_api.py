@@ -47,8 +47,10 @@ class Requests(MachineTest):
         tasks = json.dumps([{"shotId": "a", "taskId": "t1"}, {"shotId": "b", "taskId": "t2"}])
         machine = self.machine(status_answer(("t1", "completed"), ("t2", "processing")))
         self.assertEqual(machine.run("status", "--task-ids-json", tasks, "--resolution", "1080p", "--json-only"), 0)
-        self.assertEqual(machine.opener.bodies(), [{"taskIds": [{"shotId": "a", "taskId": "t1"},
-                                                                {"shotId": "b", "taskId": "t2"}], "resolution": "1080p"}])
+        self.assertEqual(
+            machine.opener.bodies(),
+            [{"taskIds": [{"shotId": "a", "taskId": "t1"}, {"shotId": "b", "taskId": "t2"}], "resolution": "1080p"}],
+        )
 
     def test_base_url_from_flag_and_environment(self) -> None:
         machine = self.machine(generated("t1"), environ={"NANOPHOTO_BASE_URL": "http://127.0.0.1:9/"})
@@ -72,9 +74,16 @@ class Requests(MachineTest):
 
 class ServiceErrors(MachineTest):
     def test_each_error_code_maps_to_its_exit_status(self) -> None:
-        table = {"LOGIN_REQUIRED": (401, 3), "INSUFFICIENT_CREDITS": (402, 4), "SHOTS_REQUIRED": (400, 2),
-                 "PROMPT_REQUIRED": (400, 2), "INVALID_IMAGE_COUNT": (400, 2), "IMAGE_URLS_REQUIRED": (400, 2),
-                 "TASK_IDS_REQUIRED": (400, 2), "TASK_NOT_FOUND": (404, 8)}
+        table = {
+            "LOGIN_REQUIRED": (401, 3),
+            "INSUFFICIENT_CREDITS": (402, 4),
+            "SHOTS_REQUIRED": (400, 2),
+            "PROMPT_REQUIRED": (400, 2),
+            "INVALID_IMAGE_COUNT": (400, 2),
+            "IMAGE_URLS_REQUIRED": (400, 2),
+            "TASK_IDS_REQUIRED": (400, 2),
+            "TASK_NOT_FOUND": (404, 8),
+        }
         for code, (http, exit_status) in table.items():
             with self.subTest(code=code):
                 machine = self.machine((http, {"success": False, "errorCode": code, "message": "no"}))
@@ -103,7 +112,7 @@ class ServiceErrors(MachineTest):
         error = machine.document()["error"]
         self.assertEqual(error["code"], "BAD_RESPONSE")
         self.assertEqual(error["httpStatus"], 502)
-        self.assertIn("HTTP 502 with a body that is not JSON: \"502 Bad Gateway\"", error["message"])
+        self.assertIn('HTTP 502 with a body that is not JSON: "502 Bad Gateway"', error["message"])
         self.assertNotIn("<", error["message"])
 
     def test_a_server_answer_echoing_the_key_is_redacted(self) -> None:
@@ -129,18 +138,25 @@ class Redirects(MachineTest):
 class Retries(MachineTest):
     def test_check_status_retries_transient_failures_with_backoff(self) -> None:
         machine = self.machine(
-            refused(), socket.timeout("timed out"), RemoteDisconnected("closed"),
-            (503, b"<html>busy</html>"), (500, {"errorCode": "INTERNAL_ERROR"}), (200, b"{broken"),
-            status_answer(("t1", "processing")))
+            refused(),
+            socket.timeout("timed out"),
+            RemoteDisconnected("closed"),
+            (503, b"<html>busy</html>"),
+            (500, {"errorCode": "INTERNAL_ERROR"}),
+            (200, b"{broken"),
+            status_answer(("t1", "processing")),
+        )
         self.assertEqual(machine.run("status", "--task-ids-json", TASKS, "--max-retries", "6", "--json-only"), 0)
         self.assertEqual(len(machine.opener.requests), 7)
         # min(0.5 * 2^n, 8) with the top of the jitter
         self.assertEqual(machine.time.sleeps, [0.5, 1.0, 2.0, 4.0, 8.0, 8.0])
 
     def test_retry_after_seconds_and_date(self) -> None:
-        machine = self.machine((429, {"errorCode": "API_KEY_RATE_LIMIT_EXCEEDED"}, {"Retry-After": "7"}),
-                               (503, b"busy", {"Retry-After": "Fri, 01 Nov 2026 00:00:30 GMT"}),
-                               status_answer(("t1", "processing")))
+        machine = self.machine(
+            (429, {"errorCode": "API_KEY_RATE_LIMIT_EXCEEDED"}, {"Retry-After": "7"}),
+            (503, b"busy", {"Retry-After": "Fri, 01 Nov 2026 00:00:30 GMT"}),
+            status_answer(("t1", "processing")),
+        )
         machine.time.epoch = 1793491200.0  # 2026-11-01 00:00:00 UTC
         self.assertEqual(machine.run("status", "--task-ids-json", TASKS, "--json-only"), 0)
         self.assertEqual(machine.time.sleeps[0], 7.0)
@@ -168,9 +184,14 @@ class GenerateIsNotResent(MachineTest):
         return machine, status
 
     def test_resent_when_surely_not_arrived_or_refused(self) -> None:
-        surely_not = [refused(), urllib.error.URLError(socket.gaierror(-2, "Name or service not known")),
-                      urllib.error.URLError(socket.timeout("timed out")), (408, b""),
-                      (429, {"errorCode": "API_KEY_RATE_LIMIT_EXCEEDED"}), (503, b"", {"Retry-After": "1"})]
+        surely_not = [
+            refused(),
+            urllib.error.URLError(socket.gaierror(-2, "Name or service not known")),
+            urllib.error.URLError(socket.timeout("timed out")),
+            (408, b""),
+            (429, {"errorCode": "API_KEY_RATE_LIMIT_EXCEEDED"}),
+            (503, b"", {"Retry-After": "1"}),
+        ]
         for answer in surely_not:
             with self.subTest(answer=repr(answer)[:50]):
                 machine, status = self.submit(answer, generated("t1"))
@@ -178,9 +199,17 @@ class GenerateIsNotResent(MachineTest):
                 self.assertEqual(machine.opener.paths(), ["api/veo-3/generate"] * 2)
 
     def test_never_resent_when_it_may_have_arrived(self) -> None:
-        maybe = [socket.timeout("read timed out"), RemoteDisconnected("closed"), ConnectionResetError(104, "reset"),
-                 (500, {"errorCode": "INTERNAL_ERROR"}), (502, b"<html>bad gateway</html>"), (503, b"no retry-after"),
-                 (504, b""), (200, b"{not json"), (200, {"success": True, "status": "processing"})]
+        maybe = [
+            socket.timeout("read timed out"),
+            RemoteDisconnected("closed"),
+            ConnectionResetError(104, "reset"),
+            (500, {"errorCode": "INTERNAL_ERROR"}),
+            (502, b"<html>bad gateway</html>"),
+            (503, b"no retry-after"),
+            (504, b""),
+            (200, b"{not json"),
+            (200, {"success": True, "status": "processing"}),
+        ]
         for answer in maybe:
             with self.subTest(answer=repr(answer)[:50]):
                 machine, status = self.submit(answer, generated("t1"))
@@ -222,7 +251,33 @@ class TransportClassification(MachineTest):
         from helpers import FakeResponse
 
         with self.assertRaises(veo.VeoError) as caught:
-            veo.send_request("https://x/y", b"{}", {}, {}, 1, lambda r, t: FakeResponse(200, b"x" * 11, {}),
-                             max_body=10)
+            veo.send_request(
+                "https://x/y", b"{}", {}, {}, 1, lambda r, t: FakeResponse(200, b"x" * 11, {}), max_body=10
+            )
         self.assertEqual(caught.exception.code, "BAD_RESPONSE")
         self.assertIn("over 10 bytes", caught.exception.message)
+
+
+class ErrorsReadErrorThenHint(MachineTest):
+    def test_each_error_a_person_meets_has_a_hint(self) -> None:
+        cases = [
+            ((), {"environ": {"NANOPHOTO_API_KEY": ""}}, "error: no NanoPhoto API key", "hint: give one of"),
+            (
+                (401, {"errorCode": "LOGIN_REQUIRED"}),
+                {},
+                "error: the service answered HTTP 401 LOGIN_REQUIRED",
+                "hint: check the API key",
+            ),
+            ((402, {"errorCode": "INSUFFICIENT_CREDITS"}), {}, "INSUFFICIENT_CREDITS", "hint: top up credits"),
+            ((429, {"errorCode": "API_KEY_RATE_LIMIT_EXCEEDED"}), {}, "after 0", "hint: wait a minute"),
+            ((500, b"oops"), {}, "error: the submit may have reached the service", "hint: check your jobs"),
+        ]
+        for answer, options, error, hint in cases:
+            with self.subTest(error=error):
+                machine = self.machine(*([answer] if answer else []), **options)
+                machine.run("submit", "--prompt", "x", "--max-retries", "0")
+                lines = machine.err().splitlines()
+                where = [n for n, line in enumerate(lines) if line.startswith("error: ")]
+                self.assertTrue(where, lines)
+                self.assertIn(error.replace("after 0", "API_KEY_RATE_LIMIT_EXCEEDED"), lines[where[0]])
+                self.assertTrue(lines[where[0] + 1].startswith(hint), lines)

@@ -12,8 +12,22 @@ from helpers import veo
 
 class SafeNames(unittest.TestCase):
     def test_names_are_safe_on_every_os(self) -> None:
-        cases = ["../../etc/passwd", "a/b\\c", ".hidden", "..", "CON", "nul.txt", "com1", "LPT9", "a:b*c?d",
-                 "x" * 500, "", " ", "shot 1", "ünï"]
+        cases = [
+            "../../etc/passwd",
+            "a/b\\c",
+            ".hidden",
+            "..",
+            "CON",
+            "nul.txt",
+            "com1",
+            "LPT9",
+            "a:b*c?d",
+            "x" * 500,
+            "",
+            " ",
+            "shot 1",
+            "ünï",
+        ]
         for name in cases:
             with self.subTest(name=name):
                 stem = veo.safe_file_stem(name)
@@ -28,7 +42,9 @@ class SafeNames(unittest.TestCase):
         self.assertEqual(veo.safe_file_stem("shot-1"), "shot-1")
 
     def test_two_shots_never_share_a_file(self) -> None:
-        tasks = [veo.Task(shot_id=s, task_id="t%d" % n) for n, s in enumerate(["a/b", "a_b", "A_B", "a?b", "Shot", "shot"])]
+        tasks = [
+            veo.Task(shot_id=s, task_id="t%d" % n) for n, s in enumerate(["a/b", "a_b", "A_B", "a?b", "Shot", "shot"])
+        ]
         job = veo.Job("job", "https://x", "720p", "2026-11-24T10:00:00Z", tasks)
         names = veo.plan_file_names(job)
         lowered = [name.lower() for name in names.values()]
@@ -52,8 +68,9 @@ class SaveVideo(unittest.TestCase):
     def save(self, name: str = "t1", **kwargs):  # type: ignore[no-untyped-def]
         url = self.fake.video_url(name)
         path = os.path.join(self.dir, "shot.mp4")
-        return veo.save_video(url, path, opener=veo.download_urlopen, timeout=5, user_agent="test",
-                              sleep=lambda s: None, **kwargs)
+        return veo.save_video(
+            url, path, opener=veo.download_urlopen, timeout=5, user_agent="test", sleep=lambda s: None, **kwargs
+        )
 
     def leftovers(self) -> list:
         return [name for name in os.listdir(self.dir) if name.endswith(".part")]
@@ -85,8 +102,14 @@ class SaveVideo(unittest.TestCase):
             return response
 
         self.fake.add_fault("video", "cut")
-        saved = veo.save_video(self.fake.video_url("t1"), os.path.join(self.dir, "v.mp4"), opener=opener,
-                               timeout=5, user_agent="t", sleep=lambda s: None)
+        saved = veo.save_video(
+            self.fake.video_url("t1"),
+            os.path.join(self.dir, "v.mp4"),
+            opener=opener,
+            timeout=5,
+            user_agent="t",
+            sleep=lambda s: None,
+        )
         self.assertEqual(saved.sha256, video_sha256("t1.mp4", 300_000))
         self.assertEqual(sizes, [None, "bytes=150000-", None])
 

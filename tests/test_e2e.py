@@ -7,7 +7,7 @@ import os
 import stat
 import tempfile
 import unittest
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from fake_nanophoto import FakeNanoPhoto, video_sha256
 from helpers import SHOT, run_cli
@@ -25,10 +25,14 @@ class EndToEnd(unittest.TestCase):
         tmp = tempfile.TemporaryDirectory()
         self.addCleanup(tmp.cleanup)
         self.tmp = tmp.name
-        self.env = {"NANOPHOTO_BASE_URL": self.fake.api_url, "NANOPHOTO_API_KEY": KEY,
-                    "VEO_3_1_STATE_DIR": os.path.join(self.tmp, "state"), "HOME": self.tmp}
+        self.env = {
+            "NANOPHOTO_BASE_URL": self.fake.api_url,
+            "NANOPHOTO_API_KEY": KEY,
+            "VEO_3_1_STATE_DIR": os.path.join(self.tmp, "state"),
+            "HOME": self.tmp,
+        }
 
-    def run_cli(self, *args: str, stdin: str = "", env: Dict[str, str] = None):  # type: ignore[no-untyped-def,assignment]
+    def run_cli(self, *args: str, stdin: str = "", env: Optional[Dict[str, str]] = None):  # type: ignore[no-untyped-def,assignment]
         done = run_cli(list(args), env=dict(self.env, **(env or {})), stdin=stdin, cwd=self.tmp)
         # The key never shows, whatever happened.
         self.assertNotIn(KEY, done.stdout + done.stderr)
@@ -63,8 +67,9 @@ class Flows(EndToEnd):
         self.assertIn("MEDIA:%s" % os.path.realpath(path), done.stderr)
         with open(result["jobFile"]) as handle:
             record = json.load(handle)
-        self.assertEqual(record["tasks"][0]["sha256"], video_sha256("%s.mp4" % result["shots"][0]["taskId"],
-                                                                    self.fake.video_size))
+        self.assertEqual(
+            record["tasks"][0]["sha256"], video_sha256("%s.mp4" % result["shots"][0]["taskId"], self.fake.video_size)
+        )
 
     def test_shots_file_and_stdin(self) -> None:
         path = os.path.join(self.tmp, "shots.json")
@@ -78,10 +83,13 @@ class Flows(EndToEnd):
         self.assertEqual(self.fake.seen("generate")[-1].json()["shots"][0]["prompt"], "three")
 
     def test_published_shots_json_example_runs_unchanged(self) -> None:
-        shots = ('[{"id":"shot-1","prompt":"A cat walking on the beach at sunset","generationType":"TEXT_2_VIDEO",'
-                 '"aspectRatio":"16:9"}]')
-        done = self.run_cli("submit", "--shots-json", shots, "--resolution", "720p", "--follow",
-                            "--poll-interval", "0.05")
+        shots = (
+            '[{"id":"shot-1","prompt":"A cat walking on the beach at sunset","generationType":"TEXT_2_VIDEO",'
+            '"aspectRatio":"16:9"}]'
+        )
+        done = self.run_cli(
+            "submit", "--shots-json", shots, "--resolution", "720p", "--follow", "--poll-interval", "0.05"
+        )
         self.assertEqual(done.returncode, 0, done.stderr)
         task_id = self.ndjson(done)[0]["shots"][0]["taskId"]
         tasks = json.dumps([{"shotId": "shot-1", "taskId": task_id}])
@@ -90,8 +98,14 @@ class Flows(EndToEnd):
         self.assertEqual(self.ndjson(done)[-1]["result"]["status"], "completed")
 
     def test_dry_run_sends_nothing_and_needs_no_key(self) -> None:
-        done = self.run_cli("submit", "--shots-json", self.shots("a", "b", "c"), "--dry-run", "--json-only",
-                            env={"NANOPHOTO_API_KEY": ""})
+        done = self.run_cli(
+            "submit",
+            "--shots-json",
+            self.shots("a", "b", "c"),
+            "--dry-run",
+            "--json-only",
+            env={"NANOPHOTO_API_KEY": ""},
+        )
         self.assertEqual(done.returncode, 0, done.stderr)
         document = self.document(done)
         self.assertEqual(document["estimate"], {"shots": 3, "seconds": 24, "credits": 30})
@@ -100,15 +114,25 @@ class Flows(EndToEnd):
         self.assertEqual(self.fake.requests, [])
 
     def test_partial_failure_exits_1_and_saves_the_rest(self) -> None:
-        done = self.run_cli("submit", "--shots-json", self.shots("ok", "bad [fail]", "fine"), "--follow",
-                            "--download", "out", "--json-only", *FAST)
+        done = self.run_cli(
+            "submit",
+            "--shots-json",
+            self.shots("ok", "bad [fail]", "fine"),
+            "--follow",
+            "--download",
+            "out",
+            "--json-only",
+            *FAST,
+        )
         self.assertEqual(done.returncode, 1, done.stderr)
         result = self.document(done)
         self.assertEqual(result["status"], "partial")
         self.assertEqual([s["status"] for s in result["shots"]], ["completed", "failed", "completed"])
         self.assertEqual(result["shots"][1]["error"], "the prompt was refused by the safety filter")
-        self.assertEqual(sorted(os.listdir(os.path.join(self.tmp, "out"))),
-                         sorted(["shot-1.mp4", "shot-3.mp4", result["jobId"] + ".mp4"]))
+        self.assertEqual(
+            sorted(os.listdir(os.path.join(self.tmp, "out"))),
+            sorted(["shot-1.mp4", "shot-3.mp4", result["jobId"] + ".mp4"]),
+        )
         self.assertIn("shot-2 failed: the prompt was refused", done.stderr)
 
     def test_every_shot_failed(self) -> None:
@@ -141,16 +165,30 @@ class Flows(EndToEnd):
             with self.subTest(shape=shape):
                 self.fake.shape = set(shape)
                 count = 1 if "no_shots" in shape else 3
-                done = self.run_cli("submit", "--shots-json", self.shots(*["p"] * count), "--follow",
-                                    "--download", "v-%s" % shape[0], "--json-only", *FAST)
+                done = self.run_cli(
+                    "submit",
+                    "--shots-json",
+                    self.shots(*["p"] * count),
+                    "--follow",
+                    "--download",
+                    "v-%s" % shape[0],
+                    "--json-only",
+                    *FAST,
+                )
                 self.assertEqual(done.returncode, 0, done.stderr)
                 result = self.document(done)
                 self.assertEqual(result["status"], "completed")
                 self.assertTrue(all(s["file"] for s in result["shots"]), result)
 
     def test_each_service_error_and_its_exit_status(self) -> None:
-        table = {"LOGIN_REQUIRED": 3, "INSUFFICIENT_CREDITS": 4, "SHOTS_REQUIRED": 2, "PROMPT_REQUIRED": 2,
-                 "INVALID_IMAGE_COUNT": 2, "IMAGE_URLS_REQUIRED": 2}
+        table = {
+            "LOGIN_REQUIRED": 3,
+            "INSUFFICIENT_CREDITS": 4,
+            "SHOTS_REQUIRED": 2,
+            "PROMPT_REQUIRED": 2,
+            "INVALID_IMAGE_COUNT": 2,
+            "IMAGE_URLS_REQUIRED": 2,
+        }
         for code, exit_status in table.items():
             with self.subTest(code=code):
                 self.fake.add_fault("generate", "error", code=code)
@@ -163,10 +201,12 @@ class Flows(EndToEnd):
         self.fake.add_fault("check-status", "error", code="TASK_IDS_REQUIRED")
         done = self.run_cli("status", "--task-ids-json", '[{"shotId":"s","taskId":"t"}]', "--json-only")
         self.assertEqual(done.returncode, 2)
-        self.fake.add_fault("check-status", "error", code="API_KEY_RATE_LIMIT_EXCEEDED", count=2,
-                            headers={"Retry-After": "0"})
-        done = self.run_cli("status", "--task-ids-json", '[{"shotId":"s","taskId":"t"}]', "--json-only",
-                            "--max-retries", "1")
+        self.fake.add_fault(
+            "check-status", "error", code="API_KEY_RATE_LIMIT_EXCEEDED", count=2, headers={"Retry-After": "0"}
+        )
+        done = self.run_cli(
+            "status", "--task-ids-json", '[{"shotId":"s","taskId":"t"}]', "--json-only", "--max-retries", "1"
+        )
         self.assertEqual(done.returncode, 5)
         done = self.run_cli("submit", "--prompt", "x", "--json-only", env={"NANOPHOTO_API_KEY": "wrong"})
         self.assertEqual(done.returncode, 3)

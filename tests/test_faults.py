@@ -19,23 +19,37 @@ class CheckStatusFaults(EndToEnd):
         before = len(self.fake.seen("generate"))
         for kind, params in faults:
             self.fake.add_fault("check-status", kind, **params)
-        done = self.run_cli("submit", "--prompt", "fox", "--follow", "--download", "v", "--json-only",
-                            "--max-retries", retries, *FAST, "--timeout", "1")
+        done = self.run_cli(
+            "submit",
+            "--prompt",
+            "fox",
+            "--follow",
+            "--download",
+            "v",
+            "--json-only",
+            "--max-retries",
+            retries,
+            *FAST,
+            "--timeout",
+            "1",
+        )
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertEqual(self.document(done)["status"], "completed")
         self.assertEqual(len(self.fake.seen("generate")) - before, 1)
 
     def test_rate_limit_with_retry_after_seconds_and_date(self) -> None:
-        self.follow_through(("status", {"status": 429, "code": "API_KEY_RATE_LIMIT_EXCEEDED",
-                                        "headers": {"Retry-After": "0"}}),
-                            ("status", {"status": 429, "headers": {"Retry-After": formatdate(usegmt=True)}}))
+        self.follow_through(
+            ("status", {"status": 429, "code": "API_KEY_RATE_LIMIT_EXCEEDED", "headers": {"Retry-After": "0"}}),
+            ("status", {"status": 429, "headers": {"Retry-After": formatdate(usegmt=True)}}),
+        )
 
     def test_server_errors(self) -> None:
         now = {"Retry-After": "0"}  # the back-off itself is proven with a fake clock in test_api
         for status in (500, 502, 503, 504):
             with self.subTest(status=status):
-                self.follow_through(("status", {"status": status, "headers": now}),
-                                    ("html", {"status": status, "headers": now}))
+                self.follow_through(
+                    ("status", {"status": status, "headers": now}), ("html", {"status": status, "headers": now})
+                )
         self.follow_through(("html", {"status": 502}))  # and once with the real back-off
 
     def test_dropped_slow_and_broken_answers(self) -> None:
@@ -64,9 +78,11 @@ class GenerateFaults(EndToEnd):
         return self.run_cli("submit", "--prompt", "fox", "--json-only", *FAST)
 
     def test_resent_after_a_refusal(self) -> None:
-        for kind, params in (("status", {"status": 429, "headers": {"Retry-After": "0"}}),
-                             ("status", {"status": 503, "headers": {"Retry-After": "0"}}),
-                             ("status", {"status": 408})):
+        for kind, params in (
+            ("status", {"status": 429, "headers": {"Retry-After": "0"}}),
+            ("status", {"status": 503, "headers": {"Retry-After": "0"}}),
+            ("status", {"status": 408}),
+        ):
             with self.subTest(params=params):
                 before = len(self.fake.seen("generate"))
                 done = self.submit(kind, **params)
@@ -74,10 +90,18 @@ class GenerateFaults(EndToEnd):
                 self.assertEqual(len(self.fake.seen("generate")) - before, 2)
 
     def test_never_resent_when_the_outcome_is_unknown(self) -> None:
-        cases = [("drop", {}), ("drop", {"then_answer": False}), ("status", {"status": 500}),
-                 ("status", {"status": 502}), ("html", {"status": 503}), ("status", {"status": 504}),
-                 ("error", {"code": "GENERATION_FAILED"}), ("error", {"code": "INTERNAL_ERROR"}),
-                 ("broken_json", {}), ("slow", {"seconds": 1.0})]
+        cases = [
+            ("drop", {}),
+            ("drop", {"then_answer": False}),
+            ("status", {"status": 500}),
+            ("status", {"status": 502}),
+            ("html", {"status": 503}),
+            ("status", {"status": 504}),
+            ("error", {"code": "GENERATION_FAILED"}),
+            ("error", {"code": "INTERNAL_ERROR"}),
+            ("broken_json", {}),
+            ("slow", {"seconds": 1.0}),
+        ]
         for kind, params in cases:
             with self.subTest(kind=kind, params=params):
                 before = len(self.fake.seen("generate"))
@@ -92,8 +116,15 @@ class GenerateFaults(EndToEnd):
     def test_connection_refused_is_retried_then_exit_7(self) -> None:
         port = self.fake.servers[0].server_address[1]
         self.fake.stop()
-        done = self.run_cli("submit", "--prompt", "x", "--json-only", "--max-retries", "2",
-                            env={"NANOPHOTO_BASE_URL": "http://127.0.0.1:%d" % port})
+        done = self.run_cli(
+            "submit",
+            "--prompt",
+            "x",
+            "--json-only",
+            "--max-retries",
+            "2",
+            env={"NANOPHOTO_BASE_URL": "http://127.0.0.1:%d" % port},
+        )
         self.assertEqual(done.returncode, 7)
         error = self.document(done)["error"]
         self.assertEqual(error["code"], "NETWORK_ERROR")
@@ -142,8 +173,18 @@ class Secrets(EndToEnd):
         self.assertIn("Bearer ***", done.stdout)
 
     def test_the_key_is_in_no_file(self) -> None:
-        done = self.run_cli("submit", "--prompt", "x", "--follow", "--download", "v", "--api-key", KEY, *FAST,
-                            env={"NANOPHOTO_API_KEY": ""})
+        done = self.run_cli(
+            "submit",
+            "--prompt",
+            "x",
+            "--follow",
+            "--download",
+            "v",
+            "--api-key",
+            KEY,
+            *FAST,
+            env={"NANOPHOTO_API_KEY": ""},
+        )
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertIn("--api-key is visible to other users", done.stderr)
         for folder, _dirs, files in os.walk(self.tmp):
@@ -162,8 +203,9 @@ class DownloadFaults(EndToEnd):
 
     def test_a_file_that_cannot_be_saved_exits_7_and_keeps_the_others(self) -> None:
         self.fake.add_fault("video", "status", status=404)
-        done = self.run_cli("submit", "--shots-json", self.shots("a", "b"), "--follow", "--download", "v",
-                            "--json-only", *FAST)
+        done = self.run_cli(
+            "submit", "--shots-json", self.shots("a", "b"), "--follow", "--download", "v", "--json-only", *FAST
+        )
         self.assertEqual(done.returncode, 7, done.stderr)
         result = self.document(done)
         self.assertIsNone(result["shots"][0]["file"])
@@ -178,18 +220,42 @@ class SeededJunk(EndToEnd):
 
     def test_junk_in_junk_out(self) -> None:
         rng = random.Random(20261124)
-        faults = [("status", {"status": 500}), ("html", {"status": 502}), ("broken_json", {}), ("drop", {}),
-                  ("status", {"status": 429, "headers": {"Retry-After": "0"}}), ("error", {"code": "TASK_NOT_FOUND"}),
-                  ("error", {"code": "LOGIN_REQUIRED"}), ("redirect", {"status": 302})]
+        faults = [
+            ("status", {"status": 500}),
+            ("html", {"status": 502}),
+            ("broken_json", {}),
+            ("drop", {}),
+            ("status", {"status": 429, "headers": {"Retry-After": "0"}}),
+            ("error", {"code": "TASK_NOT_FOUND"}),
+            ("error", {"code": "LOGIN_REQUIRED"}),
+            ("redirect", {"status": 302}),
+        ]
         allowed = {0, 1, 2, 3, 5, 6, 7, 8}
         for round_number in range(12):
-            junk_shot = rng.choice([{"prompt": rng.random()}, [], "x", {"prompt": "ok", "generationType": None},
-                                    dict(prompt="ok", generationType="TEXT_2_VIDEO", aspectRatio="16:9")])
+            junk_shot = rng.choice(
+                [
+                    {"prompt": rng.random()},
+                    [],
+                    "x",
+                    {"prompt": "ok", "generationType": None},
+                    dict(prompt="ok", generationType="TEXT_2_VIDEO", aspectRatio="16:9"),
+                ]
+            )
             for _ in range(rng.randint(0, 3)):
                 kind, params = rng.choice(faults)
                 self.fake.add_fault(rng.choice(["generate", "check-status"]), kind, **params)
-            done = self.run_cli("submit", "--shots-json", json.dumps([junk_shot]), "--follow", "--max-wait", "2",
-                                "--max-retries", "1", "--json-only", *FAST)
+            done = self.run_cli(
+                "submit",
+                "--shots-json",
+                json.dumps([junk_shot]),
+                "--follow",
+                "--max-wait",
+                "2",
+                "--max-retries",
+                "1",
+                "--json-only",
+                *FAST,
+            )
             self.assertIn(done.returncode, allowed, (round_number, done.stderr))
             document = self.document(done)
             if document.get("jobId"):

@@ -20,11 +20,34 @@ class Tolerance(MachineTest):
 
     def test_other_status_words(self) -> None:
         machine, status = self.follow(
-            (200, {"status": "running", "shots": [{"taskId": "t1", "status": "queued"}, {"taskId": "t2", "status": "pending"}]}),
-            (200, {"status": "running", "shots": [{"taskId": "t1", "status": "succeeded", "video_url": "https://c/1.mp4"},
-                                                  {"taskId": "t2", "status": "RUNNING"}]}),
-            (200, {"status": "done", "shots": [{"taskId": "t1", "status": "success", "url": "https://c/1.mp4"},
-                                               {"taskId": "t2", "status": "done", "url": "https://c/2.mp4"}]}))
+            (
+                200,
+                {
+                    "status": "running",
+                    "shots": [{"taskId": "t1", "status": "queued"}, {"taskId": "t2", "status": "pending"}],
+                },
+            ),
+            (
+                200,
+                {
+                    "status": "running",
+                    "shots": [
+                        {"taskId": "t1", "status": "succeeded", "video_url": "https://c/1.mp4"},
+                        {"taskId": "t2", "status": "RUNNING"},
+                    ],
+                },
+            ),
+            (
+                200,
+                {
+                    "status": "done",
+                    "shots": [
+                        {"taskId": "t1", "status": "success", "url": "https://c/1.mp4"},
+                        {"taskId": "t2", "status": "done", "url": "https://c/2.mp4"},
+                    ],
+                },
+            ),
+        )
         self.assertEqual(status, 0)
         result = machine.document()
         self.assertEqual(result["status"], "completed")
@@ -33,26 +56,45 @@ class Tolerance(MachineTest):
     def test_failed_words_and_error_fields(self) -> None:
         for word, field in (("failed", "error"), ("error", "errorMessage"), ("cancelled", "message")):
             with self.subTest(word=word):
-                machine, status = self.follow((200, {"status": "completed", "shots": [
-                    {"taskId": "t1", "status": word, field: "nope"}, {"taskId": "t2", "status": "completed",
-                                                                       "videoUrl": "https://c/2.mp4"}]}))
+                machine, status = self.follow(
+                    (
+                        200,
+                        {
+                            "status": "completed",
+                            "shots": [
+                                {"taskId": "t1", "status": word, field: "nope"},
+                                {"taskId": "t2", "status": "completed", "videoUrl": "https://c/2.mp4"},
+                            ],
+                        },
+                    )
+                )
                 self.assertEqual(status, 1)
                 result = machine.document()
                 self.assertEqual(result["status"], "partial")
                 self.assertEqual(result["shots"][0]["error"], "nope")
 
     def test_any_order_matched_by_task_id_then_shot_id(self) -> None:
-        machine, status = self.follow((200, {"status": "completed", "shots": [
-            {"taskId": "t2", "shotId": "wrong", "status": "completed", "videoUrl": "https://c/2.mp4"},
-            {"shotId": "shot-1", "status": "failed"}]}))
+        machine, status = self.follow(
+            (
+                200,
+                {
+                    "status": "completed",
+                    "shots": [
+                        {"taskId": "t2", "shotId": "wrong", "status": "completed", "videoUrl": "https://c/2.mp4"},
+                        {"shotId": "shot-1", "status": "failed"},
+                    ],
+                },
+            )
+        )
         self.assertEqual(status, 1)
         shots = machine.document()["shots"]
         self.assertEqual((shots[0]["status"], shots[1]["videoUrl"]), ("failed", "https://c/2.mp4"))
 
     def test_missing_per_shot_list_top_level_speaks(self) -> None:
         one = json.dumps([{"shotId": "shot-1", "taskId": "t1"}])
-        machine, status = self.follow((200, {"status": "processing"}),
-                                      (200, {"status": "completed", "videoUrl": "https://c/all.mp4"}), tasks=one)
+        machine, status = self.follow(
+            (200, {"status": "processing"}), (200, {"status": "completed", "videoUrl": "https://c/all.mp4"}), tasks=one
+        )
         self.assertEqual(status, 0)
         result = machine.document()
         self.assertEqual(result["shots"][0]["videoUrl"], "https://c/all.mp4")
@@ -63,8 +105,15 @@ class Tolerance(MachineTest):
         self.assertEqual(result["shots"][1]["error"], "job refused")
 
     def test_combined_video_and_unknown_fields_kept(self) -> None:
-        machine, status = self.follow(status_answer(("t1", "completed"), ("t2", "completed"), top="completed",
-                                                    videoUrl="https://c/all.mp4", credits={"left": 3}))
+        machine, status = self.follow(
+            status_answer(
+                ("t1", "completed"),
+                ("t2", "completed"),
+                top="completed",
+                videoUrl="https://c/all.mp4",
+                credits={"left": 3},
+            )
+        )
         self.assertEqual(status, 0)
         result = machine.document()
         self.assertEqual(result["videoUrl"], "https://c/all.mp4")
@@ -77,18 +126,31 @@ class Tolerance(MachineTest):
 
     def test_junk_entries_are_ignored(self) -> None:
         machine, status = self.follow(
-            (200, {"status": 5, "shots": [None, 1, {"taskId": ["x"]}, {"taskId": "t1", "status": {"a": 1},
-                                                                        "videoUrl": "javascript:alert(1)"}]}),
-            status_answer(("t1", "completed"), ("t2", "completed")))
+            (
+                200,
+                {
+                    "status": 5,
+                    "shots": [
+                        None,
+                        1,
+                        {"taskId": ["x"]},
+                        {"taskId": "t1", "status": {"a": 1}, "videoUrl": "javascript:alert(1)"},
+                    ],
+                },
+            ),
+            status_answer(("t1", "completed"), ("t2", "completed")),
+        )
         self.assertEqual(status, 0)
         self.assertTrue(machine.document()["shots"][0]["videoUrl"].startswith("https://"))
 
 
 class Following(MachineTest):
     def test_submit_follow_one_request_per_round_progress_only_on_change(self) -> None:
-        rounds = [status_answer(("t1", "processing"), ("t2", "pending"))] * 3 + [
-            status_answer(("t1", "completed"), ("t2", "processing"))] * 3 + [
-            status_answer(("t1", "completed"), ("t2", "completed"), top="completed")]
+        rounds = (
+            [status_answer(("t1", "processing"), ("t2", "pending"))] * 3
+            + [status_answer(("t1", "completed"), ("t2", "processing"))] * 3
+            + [status_answer(("t1", "completed"), ("t2", "completed"), top="completed")]
+        )
         machine = self.machine(generated("t1", "t2"), *rounds)
         status = machine.run("submit", "--shots-json", shots_json(2), "--follow", "--poll-interval", "5")
         self.assertEqual(status, 0)
@@ -97,7 +159,9 @@ class Following(MachineTest):
         stages = [line["stage"] for line in machine.lines()]
         self.assertEqual(stages, ["submitted", "progress", "progress", "result"])
         submitted = machine.lines()[0]
-        self.assertEqual(submitted["shots"], [{"shotId": "shot-1", "taskId": "t1"}, {"shotId": "shot-2", "taskId": "t2"}])
+        self.assertEqual(
+            submitted["shots"], [{"shotId": "shot-1", "taskId": "t1"}, {"shotId": "shot-2", "taskId": "t2"}]
+        )
         self.assertEqual(submitted["response"]["shots"][0]["taskId"], "t1")
         result = machine.lines()[-1]["result"]
         self.assertEqual(result["status"], "completed")
@@ -106,8 +170,17 @@ class Following(MachineTest):
 
     def test_max_wait_exits_6_with_task_ids_and_resume_command(self) -> None:
         machine = self.machine(generated("t1"), *[status_answer(("t1", "processing"))] * 4)
-        status = machine.run("submit", "--shots-json", shots_json(), "--follow", "--poll-interval", "10",
-                             "--max-wait", "30", "--json-only")
+        status = machine.run(
+            "submit",
+            "--shots-json",
+            shots_json(),
+            "--follow",
+            "--poll-interval",
+            "10",
+            "--max-wait",
+            "30",
+            "--json-only",
+        )
         self.assertEqual(status, 6)
         result = machine.document()
         self.assertEqual(result["status"], "timeout")
@@ -123,8 +196,17 @@ class Following(MachineTest):
     def test_a_failed_round_is_reported_and_polling_goes_on(self) -> None:
         down = urllib.error.URLError(ConnectionRefusedError(111, "refused"))
         machine = self.machine(generated("t1"), *[down] * 3, status_answer(("t1", "completed")))
-        status = machine.run("submit", "--shots-json", shots_json(), "--follow", "--max-retries", "2",
-                             "--poll-interval", "8", "--json-only")
+        status = machine.run(
+            "submit",
+            "--shots-json",
+            shots_json(),
+            "--follow",
+            "--max-retries",
+            "2",
+            "--poll-interval",
+            "8",
+            "--json-only",
+        )
         self.assertEqual(status, 0)
         self.assertIn("checking the status failed", machine.err())
         self.assertIn("polling goes on", machine.err())
@@ -196,8 +278,9 @@ class JobRecord(MachineTest):
         self.assertEqual(result["status"], "completed")
 
     def test_resume_with_job_last_and_list(self) -> None:
-        machine = self.machine(generated("t1"), generated("t9"), status_answer(("t9", "completed")),
-                               status_answer(("t1", "processing")))
+        machine = self.machine(
+            generated("t1"), generated("t9"), status_answer(("t9", "completed")), status_answer(("t1", "processing"))
+        )
         machine.run("submit", "--shots-json", shots_json(), "--json-only", "--base-url", "http://127.0.0.1:1")
         first = json.loads(machine.out())
         machine.time.now += 5

@@ -39,8 +39,16 @@ class KeyOrder(MachineTest):
 
     def test_config_env_entry_then_api_key(self) -> None:
         machine = self.machine(generated("t1"), environ={"NANOPHOTO_API_KEY": ""})
-        self.write_config(machine, json.dumps({"skills": {"entries": {"veo-3-1": {
-            "env": {"NANOPHOTO_API_KEY": "env-entry"}, "apiKey": "api-key-entry"}}}}))
+        self.write_config(
+            machine,
+            json.dumps(
+                {
+                    "skills": {
+                        "entries": {"veo-3-1": {"env": {"NANOPHOTO_API_KEY": "env-entry"}, "apiKey": "api-key-entry"}}
+                    }
+                }
+            ),
+        )
         self.assertEqual(self.submit(machine), 0)
         self.assertEqual(self.sent_key(machine), "Bearer env-entry")
         machine = self.machine(generated("t1"), environ={"NANOPHOTO_API_KEY": ""})
@@ -50,7 +58,9 @@ class KeyOrder(MachineTest):
 
     def test_config_with_comments_trailing_commas_and_json5(self) -> None:
         machine = self.machine(generated("t1"), environ={"NANOPHOTO_API_KEY": ""})
-        self.write_config(machine, """// OpenClaw config
+        self.write_config(
+            machine,
+            """// OpenClaw config
 {
   /* skills */ skills: {
     entries: {
@@ -58,21 +68,28 @@ class KeyOrder(MachineTest):
     },
   },
 }
-""")
+""",
+        )
         self.assertEqual(self.submit(machine), 0)
         self.assertEqual(self.sent_key(machine), "Bearer json5-key")
 
     def test_openclaw_config_path_and_home(self) -> None:
         machine = self.machine(generated("t1"), environ={"NANOPHOTO_API_KEY": ""})
-        path = self.write_config(machine, '{"skills":{"entries":{"veo-3-1":{"apiKey":"path-key"}}}}',
-                                 os.path.join(machine.home, "elsewhere.json"))
+        path = self.write_config(
+            machine,
+            '{"skills":{"entries":{"veo-3-1":{"apiKey":"path-key"}}}}',
+            os.path.join(machine.home, "elsewhere.json"),
+        )
         machine.environ["OPENCLAW_CONFIG_PATH"] = path
         self.assertEqual(self.submit(machine), 0)
         self.assertEqual(self.sent_key(machine), "Bearer path-key")
         machine = self.machine(generated("t1"), environ={"NANOPHOTO_API_KEY": ""})
         home = os.path.join(machine.home, "claw-home")
-        self.write_config(machine, '{"skills":{"entries":{"veo-3-1":{"apiKey":"home-key"}}}}',
-                          os.path.join(home, ".openclaw", "openclaw.json"))
+        self.write_config(
+            machine,
+            '{"skills":{"entries":{"veo-3-1":{"apiKey":"home-key"}}}}',
+            os.path.join(home, ".openclaw", "openclaw.json"),
+        )
         machine.environ["OPENCLAW_HOME"] = home
         self.assertEqual(self.submit(machine), 0)
         self.assertEqual(self.sent_key(machine), "Bearer home-key")

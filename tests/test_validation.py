@@ -54,18 +54,27 @@ class ShotRules(unittest.TestCase):
         self.assertIn("shots[0]: id must be at most 200 printable characters", problems_of([dict(SHOT, id="a\x00b")]))
 
     def test_prompt_is_a_non_blank_string(self) -> None:
-        self.assertEqual(problems_of([dict(SHOT, prompt="  ")]), ['shots[0] (shot-1): prompt must be a non-blank string, got "  "'])
-        self.assertEqual(problems_of([dict(SHOT, prompt=None)]), ["shots[0] (shot-1): prompt must be a non-blank string, got null"])
+        self.assertEqual(
+            problems_of([dict(SHOT, prompt="  ")]), ['shots[0] (shot-1): prompt must be a non-blank string, got "  "']
+        )
+        self.assertEqual(
+            problems_of([dict(SHOT, prompt=None)]), ["shots[0] (shot-1): prompt must be a non-blank string, got null"]
+        )
         self.assertEqual(problems_of([dict(SHOT, prompt="a\x00b")]), ["shots[0] (shot-1): prompt contains a NUL byte"])
 
     def test_generation_type_and_aspect_ratio_from_their_sets(self) -> None:
         found = problems_of([dict(SHOT, generationType="IMAGE", aspectRatio="4:3")])
-        self.assertIn("generationType must be one of TEXT_2_VIDEO, FIRST_AND_LAST_FRAMES_2_VIDEO, REFERENCE_2_VIDEO, got \"IMAGE\"", found[0])
+        self.assertIn(
+            'generationType must be one of TEXT_2_VIDEO, FIRST_AND_LAST_FRAMES_2_VIDEO, REFERENCE_2_VIDEO, got "IMAGE"',
+            found[0],
+        )
         self.assertIn('aspectRatio must be one of 16:9, 9:16, got "4:3"', found[1])
 
     def test_image_counts_by_type(self) -> None:
         url = "https://example.com/a.jpg"
-        self.assertEqual(problems_of([dict(SHOT, imageUrls=[url])]), ["shots[0] (shot-1): TEXT_2_VIDEO takes no imageUrls, got 1"])
+        self.assertEqual(
+            problems_of([dict(SHOT, imageUrls=[url])]), ["shots[0] (shot-1): TEXT_2_VIDEO takes no imageUrls, got 1"]
+        )
         ref = dict(SHOT, id="shot-3", generationType="REFERENCE_2_VIDEO")
         self.assertEqual(problems_of([ref]), ["shots[0] (shot-3): REFERENCE_2_VIDEO takes 1-3 imageUrls, got 0"])
         self.assertEqual(problems_of([dict(ref, imageUrls=[url] * 3)]), [])
@@ -105,8 +114,10 @@ class ShotRules(unittest.TestCase):
     def test_high_resolutions_for_one_shot_only(self) -> None:
         two = [dict(SHOT, id="a"), dict(SHOT, id="b")]
         for resolution in ("1080p", "4k"):
-            self.assertIn("%s is for single-shot jobs only, got 2 shots; use 720p or one shot" % resolution,
-                          problems_of(two, resolution))
+            self.assertIn(
+                "%s is for single-shot jobs only, got 2 shots; use 720p or one shot" % resolution,
+                problems_of(two, resolution),
+            )
             self.assertEqual(problems_of([dict(SHOT)], resolution), [])
         self.assertEqual(problems_of(two, "720p"), [])
 
@@ -114,7 +125,9 @@ class ShotRules(unittest.TestCase):
         raw = dict(SHOT)
         raw["aspect_ratio"] = raw.pop("aspectRatio")
         found = problems_of([raw])
-        self.assertEqual(found, ['shots[0] (shot-1): aspectRatio is missing; did you mean aspectRatio instead of "aspect_ratio"?'])
+        self.assertEqual(
+            found, ['shots[0] (shot-1): aspectRatio is missing; did you mean aspectRatio instead of "aspect_ratio"?']
+        )
         raw = dict(SHOT)
         raw["promt"] = raw.pop("prompt")
         self.assertIn('did you mean prompt instead of "promt"', problems_of([raw])[0])
@@ -132,9 +145,20 @@ class ShotRules(unittest.TestCase):
         self.assertTrue(any(p.startswith("shots[2] (shot-3)") for p in found))
 
     def test_hostile_input_never_raises_anything_but_veoerror(self) -> None:
-        hostile = [None, 1e308, -1, True, {}, {"shots": 5}, [[]], [{"prompt": {"a": 1}}], ["\x00"] * 30,
-                   [dict(SHOT, imageUrls=[None, 1, {}, []], generationType="REFERENCE_2_VIDEO", id=[])],
-                   [dict(SHOT, **{"\x00": 1, "": None})], [dict(SHOT, prompt="x" * 100000)]]
+        hostile = [
+            None,
+            1e308,
+            -1,
+            True,
+            {},
+            {"shots": 5},
+            [[]],
+            [{"prompt": {"a": 1}}],
+            ["\x00"] * 30,
+            [dict(SHOT, imageUrls=[None, 1, {}, []], generationType="REFERENCE_2_VIDEO", id=[])],
+            [dict(SHOT, **{"\x00": 1, "": None})],
+            [dict(SHOT, prompt="x" * 100000)],
+        ]
         for raw in hostile:
             with self.subTest(raw=str(raw)[:40]):
                 try:
@@ -150,14 +174,25 @@ class SubmitRefusesBadShots(MachineTest):
         self.assertEqual(machine.run("submit", "--shots-json", bad, "--json-only"), 2)
         document = machine.document()
         self.assertEqual(document["error"]["code"], "INVALID_SHOTS")
-        self.assertEqual(document["error"]["details"], ["shots[0] (shot-3): REFERENCE_2_VIDEO takes 1-3 imageUrls, got 0"])
+        self.assertEqual(
+            document["error"]["details"], ["shots[0] (shot-3): REFERENCE_2_VIDEO takes 1-3 imageUrls, got 0"]
+        )
         self.assertEqual(machine.opener.requests, [])
         self.assertIn("error: shots[0] (shot-3): REFERENCE_2_VIDEO takes 1-3 imageUrls, got 0", machine.err())
         self.assertIn("hint: ", machine.err())
 
     def test_hostile_json_texts(self) -> None:
-        texts = ["", "[", "nul", "9" * 5000, "[" * 100000, '{"shots": [' + ",".join(['{"prompt": 1}'] * 22) + "]}",
-                 '[{"prompt": "\\u0000"}]', "1e999999", '"\\ud800"']
+        texts = [
+            "",
+            "[",
+            "nul",
+            "9" * 5000,
+            "[" * 100000,
+            '{"shots": [' + ",".join(['{"prompt": 1}'] * 22) + "]}",
+            '[{"prompt": "\\u0000"}]',
+            "1e999999",
+            '"\\ud800"',
+        ]
         for text in texts:
             with self.subTest(text=text[:20]):
                 machine = self.machine()
@@ -169,7 +204,9 @@ class SubmitRefusesBadShots(MachineTest):
     def test_exactly_one_source(self) -> None:
         machine = self.machine()
         self.assertEqual(machine.run("submit", "--prompt", "x", "--shots-json", shots_json(), "--json-only"), 2)
-        self.assertIn("exactly one source of shots, got --shots-json and --prompt", machine.document()["error"]["message"])
+        self.assertIn(
+            "exactly one source of shots, got --shots-json and --prompt", machine.document()["error"]["message"]
+        )
         machine = self.machine()
         self.assertEqual(machine.run("submit", "--json-only"), 2)
         self.assertIn("got none", machine.document()["error"]["message"])
@@ -184,8 +221,15 @@ class SubmitRefusesBadShots(MachineTest):
         self.assertEqual(machine.opener.requests, [])
 
     def test_bad_numbers_are_usage_errors(self) -> None:
-        for flag, value in (("--poll-interval", "0"), ("--max-wait", "-1"), ("--timeout", "nan"), ("--timeout", "inf"),
-                            ("--max-retries", "-1"), ("--max-retries", "1.5"), ("--poll-interval", "1e400")):
+        for flag, value in (
+            ("--poll-interval", "0"),
+            ("--max-wait", "-1"),
+            ("--timeout", "nan"),
+            ("--timeout", "inf"),
+            ("--max-retries", "-1"),
+            ("--max-retries", "1.5"),
+            ("--poll-interval", "1e400"),
+        ):
             with self.subTest(flag=flag, value=value):
                 machine = self.machine()
                 self.assertEqual(machine.run("submit", "--prompt", "x", flag, value, "--json-only"), 2)
