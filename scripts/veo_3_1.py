@@ -1216,6 +1216,12 @@ def download_urlopen(request: Any, timeout: float) -> Any:
     return _opener("download").open(request, timeout=timeout)
 
 
+def response_status(response: Any) -> int:
+    """The HTTP status of a response or an HTTPError (which has no .status before Python 3.9)."""
+    status = getattr(response, "status", None)
+    return int(status if status is not None else response.code)
+
+
 def network_failure(exc: BaseException, url: str) -> VeoError:
     """A transport failure as a VeoError, telling whether the request surely did not arrive."""
     import socket
@@ -1282,7 +1288,7 @@ def send_request(
         except urllib.error.HTTPError as err:
             response = err
         with response:
-            status = int(response.status if response.status is not None else response.code)
+            status = response_status(response)
             reply_headers = {k.lower(): v for k, v in (response.headers or {}).items()}
             data = response.read(max_body + 1)
     except VeoError:
@@ -1756,7 +1762,7 @@ def fetch_video_once(
         except urllib.error.HTTPError as err:
             response = err
         with response:
-            status = int(response.status if response.status is not None else response.code)
+            status = response_status(response)
             headers = response.headers
             log("GET %s -> %d (%.2f s)" % (url_without_query(url), status, time.monotonic() - started))
             length_text = (headers.get("Content-Length") or "").strip()
