@@ -163,6 +163,7 @@ class FakeNanoPhoto:
         self.ports = (port, cdn_port)
         self.lock = threading.Lock()
         self.requests: List[Recorded] = []
+        self.answers: List[Tuple[str, str, bytes]] = []  # (origin, path, body) of every whole answer sent
         self.faults: Dict[str, Deque[Fault]] = {"generate": deque(), "check-status": deque(), "video": deque()}
         self.tasks: Dict[str, FakeTask] = {}
         self.jobs: Dict[str, FakeJob] = {}
@@ -375,6 +376,8 @@ class FakeHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
         self.close_connection = True
+        with self.fake.lock:
+            self.fake.answers.append((self.origin, self.path, body))
 
     def send_json(self, status: int, payload: Any, headers: Optional[Dict[str, str]] = None) -> None:
         """A JSON answer."""

@@ -122,6 +122,30 @@ class ServiceErrors(MachineTest):
         self.assertIn("bad key ***", machine.out())
 
 
+class Redaction(MachineTest):
+    def test_redaction_keeps_json_valid_and_spares_short_keys(self) -> None:
+        key = 'ab"cd\\ef'
+        machine = self.machine(
+            (400, {"errorCode": "PROMPT_REQUIRED", "message": "you sent " + key}), environ={"NANOPHOTO_API_KEY": key}
+        )
+        machine.run("submit", "--prompt", "x", "--json-only")
+        self.assertEqual(
+            machine.document()["error"]["message"], "the service answered HTTP 400 PROMPT_REQUIRED: you sent ***"
+        )
+        machine = self.machine(generated("t1"), environ={"NANOPHOTO_API_KEY": "x"})
+        machine.run("submit", "--prompt", "x", "--json-only")
+        self.assertEqual(machine.document()["shots"][0]["taskId"], "t1")  # not "t1" mangled by a 1-letter key
+
+    def test_a_deeply_nested_answer_is_not_a_crash(self) -> None:
+        for depth in (5000, 985):  # too deep to read; deep enough to read but not to print again
+            with self.subTest(depth=depth):
+                deep = b'{"status": "processing", "shots": [], "x": ' + b"[" * depth + b"]" * depth + b"}"
+                machine = self.machine((200, deep))
+                status = machine.run("status", "--task-ids-json", TASKS, "--json-only", "--max-retries", "0")
+                self.assertIn(status, (0, 7))
+                self.assertIn(machine.document()["status"], ("processing", "error"))
+
+
 class Redirects(MachineTest):
     def test_a_redirect_is_an_error_naming_the_target(self) -> None:
         for code in (301, 302, 303, 307, 308):

@@ -154,6 +154,17 @@ class SaveVideo(unittest.TestCase):
             self.save(cancelled=lambda: True)
         self.assertEqual(os.listdir(self.dir), [])
 
+    def test_a_full_disk_is_a_clear_error_not_a_retry(self) -> None:
+        class FullDisk:
+            def write(self, data: bytes) -> None:
+                raise OSError(28, "No space left on device")
+
+        part = veo.PartialFile(FullDisk())  # type: ignore[arg-type]
+        response = veo.download_urlopen(__import__("urllib.request").request.Request(self.fake.video_url("t1")), 5)
+        with response, self.assertRaises(veo.VeoError) as caught:
+            veo.copy_body(response, part, lambda: False)
+        self.assertIn("could not be written to disk (No space left on device)", caught.exception.message)
+
     def test_download_dir_that_is_a_file(self) -> None:
         path = os.path.join(self.dir, "f")
         open(path, "w").close()

@@ -307,6 +307,23 @@ class JobRecord(MachineTest):
         self.assertEqual(listing[0]["shots"], 1)
         self.assertEqual(len(machine.opener.requests), sent)
 
+    def test_status_of_a_finished_job_asks_again_for_fresh_links(self) -> None:
+        fresh = (
+            200,
+            {
+                "status": "completed",
+                "shots": [{"taskId": "t1", "status": "completed", "videoUrl": "https://c/new.mp4"}],
+            },
+        )
+        machine = self.machine(generated("t1"), status_answer(("t1", "completed")), fresh)
+        machine.run("submit", "--shots-json", shots_json(), "--follow", "--json-only")
+        job_id = json.loads(machine.out())["jobId"]
+        machine.stdout.truncate(0)
+        machine.stdout.seek(0)
+        self.assertEqual(machine.run("status", "--job", job_id, "--json-only"), 0)
+        self.assertEqual(machine.opener.paths()[-1], "api/veo-3/check-status")
+        self.assertEqual(machine.document()["shots"][0]["videoUrl"], "https://c/new.mp4")
+
     def test_job_ref_errors(self) -> None:
         machine = self.machine()
         self.assertEqual(machine.run("status", "--job", "nope", "--json-only"), 2)

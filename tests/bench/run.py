@@ -1,0 +1,375 @@
+#!/usr/bin/env python3
+"""Benchmarks with goals, each a ratio against a baseline measured in the same run.
+
+    python3 tests/bench/run.py            # the full set (256 MiB videos), prints a Markdown table
+    python3 tests/bench/run.py --quick    # smaller sizes, for CI: shows the benchmarks still run
+
+Benchmarks are measurements, not tests: a missed goal is printed as such, and the exit
+status is 0 unless a benchmark could not run at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TESTS = os.path.dirname(HERE)
+ROOT = os.path.dirname(TESTS)
+SCRIPT = os.path.join(ROOT, "scripts", "veo_3_1.py")
+sys.path.insert(0, TESTS)
+
+from fake_nanophoto import FakeNanoPhoto  # noqa: E402
+
+PY = sys.executable
+PUBLISHED_IMPORTS = "import argparse, json, os, sys, time, urllib.error, urllib.request, typing"
+Row = Tuple[str, str, str, str, str]  # what, figure, baseline, ratio, goal
+
+
+def best_time(command: Sequence[str], runs: int, env: Optional[Dict[str, str]] = None) -> float:
+    """The median wall time of a command over `runs` runs (after one warm-up)."""
+    times = []
+    for attempt in range(runs + 1):
+        started = time.perf_counter()
+        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
+        if attempt:
+            times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def clean_env(**extra: str) -> Dict[str, str]:
+    """The environment without the user's NanoPhoto settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NANOPHOTO_", "VEO_3_1_", "OPENCLAW_"))}
+    env.update(extra)
+    return env
+
+
+def bench_startup(quick: bool) -> List[Row]:
+    """--help and --dry-run against the bare interpreter and the published script's imports."""
+    runs = 7 if quick else 25
+    env = clean_env()
+    bare = best_time([PY, "-S", "-c", "pass"], runs, env)
+    imports = best_time([PY, "-S", "-c", PUBLISHED_IMPORTS], runs, env)
+    dry = best_time([PY, "-S", SCRIPT, "submit", "--prompt", "a fox", "--dry-run"], runs, env)
+    helped = best_time([PY, "-S", SCRIPT, "--help"], runs, env)
+    # What `pip install` users run: the module is imported, so its bytecode is cached.
+    as_module = "import sys; sys.path.insert(0, %r); import veo_3_1; sys.exit(veo_3_1.main(sys.argv[1:]))" % (
+        os.path.dirname(SCRIPT)
+    )
+    with tempfile.TemporaryDirectory() as cache:
+        cached_env = dict(env, PYTHONPYCACHEPREFIX=cache)  # pip compiles at install; let Python cache here
+        cached_env.pop("PYTHONDONTWRITEBYTECODE", None)
+        installed = best_time([PY, "-S", "-c", as_module, "submit", "--prompt", "a fox", "--dry-run"], runs, cached_env)
+    compile_time = min(timed(lambda: compile(open(SCRIPT, encoding="utf-8").read(), SCRIPT, "exec")) for _ in range(5))
+    ratio = (dry - bare) / (imports - bare)
+    return [
+        (
+            "start-up: `submit --dry-run` overhead",
+            ms(dry - bare),
+            ms(imports - bare) + " (published imports)",
+            "%.2f" % ratio,
+            "<= 0.60 " + verdict(ratio <= 0.6),
+        ),
+        (
+            "start-up: `submit --dry-run` overhead, installed (bytecode cached)",
+            ms(installed - bare),
+            ms(imports - bare) + " (published imports)",
+            "%.2f" % ((installed - bare) / (imports - bare)),
+            "<= 0.60 " + verdict(installed - bare <= 0.6 * (imports - bare)),
+        ),
+        (
+            "start-up: `--help` overhead",
+            ms(helped - bare),
+            ms(imports - bare) + " (published imports)",
+            "%.2f" % ((helped - bare) / (imports - bare)),
+            "-",
+        ),
+        (
+            "start-up: `submit --dry-run` total",
+            ms(dry),
+            ms(bare) + " (`python3 -S -c pass`)",
+            "%.2f" % (dry / bare),
+            "-",
+        ),
+        (
+            "start-up: compiling the script (every direct run)",
+            ms(compile_time),
+            ms(dry - bare) + " (dry-run overhead)",
+            "%.2f" % (compile_time / (dry - bare)),
+            "-",
+        ),
+    ]
+
+
+def timed(action: Callable[[], object]) -> float:
+    """Seconds one call takes."""
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def ms(seconds: float) -> str:
+    return "%.1f ms" % (seconds * 1000)
+
+
+def verdict(met: bool) -> str:
+    return "(met)" if met else "(MISSED)"
+
+
+def run_script(args: Sequence[str], fake: FakeNanoPhoto, state: str, cwd: str) -> Tuple[int, bytes, int]:
+    """Run the script against the fake; (exit status, stdout, peak RSS in KiB)."""
+    env = clean_env(NANOPHOTO_BASE_URL=fake.api_url, NANOPHOTO_API_KEY="bench", VEO_3_1_STATE_DIR=state)
+    process = subprocess.Popen([PY, SCRIPT, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=cwd)
+    out, _ = process.communicate()
+    rss = 0
+    try:
+        import resource
+
+        rss = int(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    except ImportError:  # Windows
+        pass
+    return process.returncode, out, rss
+
+
+SHOTS3 = json.dumps(
+    [{"prompt": "shot %d" % n, "generationType": "TEXT_2_VIDEO", "aspectRatio": "16:9"} for n in range(3)]
+)
+
+
+def bench_agent_bytes(tmp: str) -> List[Row]:
+    """stdout bytes for a 3-shot job of about 22 polls a shot, against every API answer printed in full."""
+    rows: List[Row] = []
+    for mode, extra, goal in (("NDJSON (default)", [], 6000), ("`--json-only`", ["--json-only"], 3000)):
+        with FakeNanoPhoto(polls_per_shot=22) as fake:
+            status, out, _ = run_script(
+                ["submit", "--shots-json", SHOTS3, "--follow", "--poll-interval", "0.001", *extra],
+                fake,
+                os.path.join(tmp, "state"),
+                tmp,
+            )
+            polls = len(fake.seen("check-status"))
+            # The published script printed every answer in full, indented: that is the baseline.
+            everything = sum(
+                len(json.dumps(json.loads(body), indent=2)) for origin, _, body in fake.answers if origin == "api"
+            )
+        assert status == 0, status
+        rows.append(
+            (
+                "agent bytes: stdout, 3 shots, %d polls, %s" % (polls, mode),
+                "%d B" % len(out),
+                "%d B (every answer, as published)" % everything,
+                "%.3f" % (len(out) / everything),
+                "<= %d B %s" % (goal, verdict(len(out) <= goal)),
+            )
+        )
+    return rows
+
+
+def bench_polling(tmp: str) -> List[Row]:
+    """Requests for a job against what it needs: 1 submit + one request per round + retries."""
+    polls_per_shot, retries = 5, 3
+    with FakeNanoPhoto(polls_per_shot=polls_per_shot) as fake:
+        fake.add_fault("check-status", "status", status=503, count=retries, headers={"Retry-After": "0"})
+        status, _, _ = run_script(
+            ["submit", "--shots-json", SHOTS3, "--follow", "--poll-interval", "0.001", "--json-only"],
+            fake,
+            os.path.join(tmp, "state"),
+            tmp,
+        )
+        requests = len(fake.seen())
+        batched = sum(len(r.json()["taskIds"]) == 3 for r in fake.seen("check-status"))
+    assert status == 0, status
+    # Shots run one after another: the job needs 3 x polls_per_shot rounds to finish.
+    needed = 1 + 3 * polls_per_shot + retries
+    return [
+        (
+            "polling: requests for a 3-shot job, 3 failures retried",
+            "%d" % requests,
+            "%d (1 submit + %d rounds + %d retries)" % (needed, 3 * polls_per_shot, retries),
+            "%.2f" % (requests / needed),
+            "<= 1.00 " + verdict(requests <= needed),
+        ),
+        (
+            "polling: check-status requests naming all 3 tasks",
+            "%d" % batched,
+            "%d (all check-status requests)" % (requests - 1),
+            "%.2f" % (batched / (requests - 1)),
+            "-",
+        ),
+    ]
+
+
+def bench_downloads(tmp: str, quick: bool) -> List[Row]:
+    """Peak memory, speed against curl, and parallel saving."""
+    big = (32 if quick else 256) * 1024 * 1024
+    small = 1024 * 1024
+    rows: List[Row] = []
+    rss: Dict[int, int] = {}
+    seconds: Dict[str, float] = {}
+    with FakeNanoPhoto() as fake:
+        for size in (small, big):
+            task = fake.generate({"shots": [{"prompt": "p", "generationType": "TEXT_2_VIDEO"}]})[1]["shots"][0]
+            fake.video_sizes["%s.mp4" % task["taskId"]] = size
+            fake.jobs[fake.tasks[task["taskId"]].job_id].ticks = 99  # already complete
+            tasks = json.dumps([{"shotId": "s", "taskId": task["taskId"]}])
+            folder = tempfile.mkdtemp(dir=tmp)
+            rss[size] = measure_rss(
+                ["status", "--task-ids-json", tasks, "--download", folder, "--json-only"], fake, tmp
+            )
+            if size == big:
+                seconds.update(race_curl(fake.video_url(task["taskId"]), tasks, fake, tmp, 3 if quick else 7))
+    label = "%d MiB" % (big // 1024 // 1024)
+    ratio = rss[big] / rss[small]
+    rows.append(
+        (
+            "downloads: peak RSS saving one %s video" % label,
+            "%.1f MiB" % (rss[big] / 1024),
+            "%.1f MiB (a 1 MiB video)" % (rss[small] / 1024),
+            "%.2f" % ratio,
+            "<= 1.25 " + verdict(ratio <= 1.25),
+        )
+    )
+    if "curl" in seconds:
+        ratio = seconds["saving"] / seconds["curl"]
+        rows.append(
+            (
+                "downloads: saving one %s video" % label,
+                "%.2f s" % seconds["saving"],
+                "%.2f s (`curl -o` on the same URL)" % seconds["curl"],
+                "%.2f" % ratio,
+                "<= 1.20 " + verdict(ratio <= 1.2),
+            )
+        )
+        rows.append(
+            (
+                "downloads: the whole `status --download` command for it",
+                "%.2f s" % seconds["ours"],
+                "%.2f s (`curl -o` on the same URL)" % seconds["curl"],
+                "%.2f" % (seconds["ours"] / seconds["curl"]),
+                "-",
+            )
+        )
+    rows.append(bench_parallel(tmp))
+    return rows
+
+
+def race_curl(url: str, tasks: str, fake: FakeNanoPhoto, tmp: str, runs: int) -> Dict[str, float]:
+    """Median seconds to save the video: our whole command against curl, interleaved.
+
+    Each output is deleted at once, so that neither pays for the other's dirty pages.
+    """
+    curl = shutil.which("curl")
+    if not curl:
+        return {}
+    ours: List[float] = []
+    saving: List[float] = []
+    theirs: List[float] = []
+    env = clean_env(NANOPHOTO_BASE_URL=fake.api_url, NANOPHOTO_API_KEY="bench")
+    for _ in range(runs):
+        folder = tempfile.mkdtemp(dir=tmp)
+        env["VEO_3_1_STATE_DIR"] = os.path.join(folder, "state")
+        started = time.perf_counter()
+        done = subprocess.run(
+            [PY, SCRIPT, "status", "--task-ids-json", tasks, "--download", folder, "--json-only"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        ours.append(time.perf_counter() - started)
+        # "saved s: PATH (268.4 MB in 0.31 s)": the save itself, as the program reports it
+        saving.append(float(done.stderr.split(" MB in ", 1)[1].split(" s)", 1)[0]))
+        shutil.rmtree(folder)
+        target = os.path.join(tmp, "curl.mp4")
+        theirs.append(timed(lambda target=target: subprocess.run([curl, "-s", "-o", target, url], check=True)))
+        os.unlink(target)
+    return {"ours": statistics.median(ours), "saving": statistics.median(saving), "curl": statistics.median(theirs)}
+
+
+def measure_rss(args: Sequence[str], fake: FakeNanoPhoto, tmp: str) -> int:
+    """Peak RSS (KiB) of one run, in a fresh child so RUSAGE_CHILDREN is its own."""
+    code = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, "
+        "stderr=subprocess.DEVNULL, check=True); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    env = clean_env(
+        NANOPHOTO_BASE_URL=fake.api_url, NANOPHOTO_API_KEY="bench", VEO_3_1_STATE_DIR=os.path.join(tmp, "state-rss")
+    )
+    out = subprocess.run([PY, "-c", code, PY, SCRIPT, *args], capture_output=True, text=True, env=env, check=True)
+    return int(out.stdout.strip())
+
+
+def bench_parallel(tmp: str) -> Row:
+    """8 videos at 1 s latency each: 4 at once against one at a time."""
+    timings: Dict[int, float] = {}
+    for workers in (1, 4):
+        with FakeNanoPhoto(polls_per_shot=1, video_latency=1.0, combined=False) as fake:
+            shots = json.dumps(
+                [{"prompt": "p%d" % n, "generationType": "TEXT_2_VIDEO", "aspectRatio": "16:9"} for n in range(8)]
+            )
+            answer = fake.generate({"shots": json.loads(shots)})[1]
+            for task in fake.jobs.values():
+                task.ticks = 99
+            tasks = json.dumps([{"shotId": s["shotId"], "taskId": s["taskId"]} for s in answer["shots"]])
+            folder = tempfile.mkdtemp(dir=tmp)
+            args = [
+                "status",
+                "--task-ids-json",
+                tasks,
+                "--download",
+                folder,
+                "--download-workers",
+                str(workers),
+                "--json-only",
+            ]
+            timings[workers] = timed(lambda args=args, fake=fake: run_script(args, fake, os.path.join(tmp, "s3"), tmp))
+    ratio = timings[4] / timings[1]
+    return (
+        "downloads: 8 videos at 1 s latency, 4 at once",
+        "%.2f s" % timings[4],
+        "%.2f s (one at a time)" % timings[1],
+        "%.2f" % ratio,
+        "< 0.50 " + verdict(ratio < 0.5),
+    )
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer runs (CI)")
+    args = parser.parse_args(argv)
+    rows: List[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        rows += bench_startup(args.quick)
+        rows += bench_agent_bytes(tmp)
+        rows += bench_polling(tmp)
+        rows += bench_downloads(tmp, args.quick)
+    print(
+        "Machine: %s, %s %s, %d cores, Python %s%s"
+        % (
+            platform.machine(),
+            platform.system(),
+            platform.release(),
+            os.cpu_count() or 0,
+            platform.python_version(),
+            " (--quick)" if args.quick else "",
+        )
+    )
+    print()
+    print("| benchmark | figure | baseline (same run) | ratio | goal |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        print("| %s |" % " | ".join(row))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
