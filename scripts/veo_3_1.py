@@ -1499,108 +1499,73 @@ def new_job_id(submitted: float, first_task_id: str) -> str:
     return "%s-%s" % (stamp, safe_file_stem(first_task_id)[:60])
 
 
+# Record key -> (attribute, JSON type): one table for writing a record and for reading it back.
+JOB_FIELDS = {
+    "jobId": ("job_id", str),
+    "baseUrl": ("base_url", str),
+    "resolution": ("resolution", str),
+    "submittedAt": ("submitted_at", str),
+    "finishedAt": ("finished_at", str),
+    "status": ("status", str),
+    "videoUrl": ("video_url", str),
+    "file": ("file", str),
+    "size": ("size", int),
+    "sha256": ("sha256", str),
+}
+TASK_FIELDS = {
+    "shotId": ("shot_id", str),
+    "taskId": ("task_id", str),
+    "status": ("status", str),
+    "rawStatus": ("raw_status", str),
+    "videoUrl": ("video_url", str),
+    "error": ("error", str),
+    "finishedAt": ("finished_at", str),
+    "elapsedSeconds": ("elapsed_seconds", float),
+    "file": ("file", str),
+    "size": ("size", int),
+    "sha256": ("sha256", str),
+}
+
+
 def job_to_record(job: Job) -> Dict[str, Any]:
     """The job as the JSON of its record (never the key)."""
-    return {
-        "version": RECORD_VERSION,
-        "jobId": job.job_id,
-        "baseUrl": job.base_url,
-        "resolution": job.resolution,
-        "submittedAt": job.submitted_at,
-        "finishedAt": job.finished_at,
-        "status": job.status,
-        "videoUrl": job.video_url,
-        "file": job.file,
-        "size": job.size,
-        "sha256": job.sha256,
-        "shots": job.shots,
-        "tasks": [
-            {
-                "shotId": t.shot_id,
-                "taskId": t.task_id,
-                "status": t.status,
-                "rawStatus": t.raw_status,
-                "videoUrl": t.video_url,
-                "error": t.error,
-                "finishedAt": t.finished_at,
-                "elapsedSeconds": t.elapsed_seconds,
-                "file": t.file,
-                "size": t.size,
-                "sha256": t.sha256,
-            }
-            for t in job.tasks
-        ],
-    }
+    record: Dict[str, Any] = {"version": RECORD_VERSION}
+    record.update((key, getattr(job, attr)) for key, (attr, _) in JOB_FIELDS.items())
+    record["shots"] = job.shots
+    record["tasks"] = [{key: getattr(task, attr) for key, (attr, _) in TASK_FIELDS.items()} for task in job.tasks]
+    return record
+
+
+def typed_fields(entry: Dict[str, Any], fields: Mapping[str, Tuple[str, type]]) -> Dict[str, Any]:
+    """The attributes a record entry gives, each kept only when of its JSON type."""
+    found: Dict[str, Any] = {}
+    for key, (attr, kind) in fields.items():
+        value = entry.get(key)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, kind) and not isinstance(value, bool):
+            found[attr] = value
+    return found
 
 
 def job_from_record(data: Any, path: str) -> Job:
     """A job from its record, checked field by field."""
-
-    def bad(what: str) -> VeoError:
-        return usage_error(
-            "the job record %s is not usable: %s" % (path, what), "name another record (status --list shows them)"
-        )
-
-    if not isinstance(data, dict):
-        raise bad("not a JSON object")
-    raw_tasks = data.get("tasks")
-    if not isinstance(raw_tasks, list) or not raw_tasks:
-        raise bad("it holds no tasks")
-    tasks: List[Task] = []
-    for entry in raw_tasks:
-        if (
-            not isinstance(entry, dict)
-            or not isinstance(entry.get("taskId"), str)
-            or not isinstance(entry.get("shotId"), str)
-        ):
-            raise bad("a task lacks its shotId or taskId")
-
-        def text(key: str, entry: Dict[str, Any] = entry) -> Optional[str]:
-            value = entry.get(key)
-            return value if isinstance(value, str) else None
-
-        status = entry.get("status")
-        elapsed = entry.get("elapsedSeconds")
-        size = entry.get("size")
-        tasks.append(
-            Task(
-                shot_id=entry["shotId"],
-                task_id=entry["taskId"],
-                status=status if status in ("processing", "completed", "failed") else "processing",
-                raw_status=text("rawStatus") or "",
-                video_url=text("videoUrl"),
-                error=text("error"),
-                finished_at=text("finishedAt"),
-                elapsed_seconds=float(elapsed)
-                if isinstance(elapsed, (int, float)) and not isinstance(elapsed, bool)
-                else None,
-                file=text("file"),
-                size=size if isinstance(size, int) and not isinstance(size, bool) else None,
-                sha256=text("sha256"),
-            )
-        )
-    job_id = data.get("jobId")
-    base_url = data.get("baseUrl")
-    resolution = data.get("resolution")
-    submitted = data.get("submittedAt")
-    if not isinstance(job_id, str) or not isinstance(base_url, str) or not isinstance(submitted, str):
-        raise bad("jobId, baseUrl or submittedAt is missing")
-    job = Job(
-        job_id=job_id,
-        base_url=base_url,
-        resolution=resolution if resolution in RESOLUTIONS else "720p",
-        submitted_at=submitted,
-        tasks=tasks,
-        job_file=path,
-        shots=list(data["shots"]) if isinstance(data.get("shots"), list) else [],
-    )
-    for key in ("status", "finishedAt", "videoUrl", "file", "sha256"):
-        value = data.get(key)
-        if isinstance(value, str):
-            setattr(job, {"finishedAt": "finished_at", "videoUrl": "video_url"}.get(key, key), value)
-    if isinstance(data.get("size"), int):
-        job.size = data["size"]
-    return job
+    hint = "name another record (status --list shows them)"
+    if not isinstance(data, dict) or not isinstance(data.get("tasks"), list) or not data["tasks"]:
+        raise usage_error("the job record %s is not usable: it holds no tasks" % path, hint)
+    tasks = [typed_fields(entry, TASK_FIELDS) for entry in data["tasks"] if isinstance(entry, dict)]
+    job_fields = typed_fields(data, JOB_FIELDS)
+    if len(tasks) != len(data["tasks"]) or any("task_id" not in t or "shot_id" not in t for t in tasks):
+        raise usage_error("the job record %s is not usable: a task lacks its shotId or taskId" % path, hint)
+    if not all(attr in job_fields for attr in ("job_id", "base_url", "submitted_at")):
+        raise usage_error("the job record %s is not usable: jobId, baseUrl or submittedAt is missing" % path, hint)
+    for task in tasks:
+        if task.get("status") not in ("processing", "completed", "failed"):
+            task["status"] = "processing"
+    if job_fields.get("resolution") not in RESOLUTIONS:
+        job_fields["resolution"] = "720p"
+    shots = list(data["shots"]) if isinstance(data.get("shots"), list) else []
+    return Job(tasks=[Task(**task) for task in tasks], shots=shots, **dict(job_fields, job_file=path))
 
 
 def write_private_file(path: str, text: str) -> None:
@@ -2731,48 +2696,31 @@ def build_parser() -> argparse.ArgumentParser:
         return value
 
     common = Parser(add_help=False)
-    common.add_argument("--follow", action="store_true", help="poll until every shot is completed or failed")
-    common.add_argument("--json-only", action="store_true", help="print exactly one JSON document at the end")
-    common.add_argument("--download", metavar="DIR", help="save the videos of completed shots into DIR")
-    common.add_argument(
+    option = common.add_argument
+    option("--follow", action="store_true", help="poll until every shot is completed or failed")
+    option("--json-only", action="store_true", help="print exactly one JSON document at the end")
+    option("--download", metavar="DIR", help="save the videos of completed shots into DIR")
+    option(
         "--poll-interval",
         type=seconds,
         default=DEFAULT_POLL_INTERVAL,
         metavar="S",
-        help="seconds between status checks (default 8)",
+        help="seconds between checks (default 8)",
     )
-    common.add_argument(
-        "--max-wait",
-        type=seconds,
-        default=None,
-        metavar="S",
-        help="give up following after S seconds (default 1800, or 300 per shot if more)",
+    option("--max-wait", type=seconds, metavar="S", help="seconds to follow at most (default 1800, or 300 a shot)")
+    option("--timeout", type=seconds, default=DEFAULT_TIMEOUT, metavar="S", help="per request (default 60)")
+    option(
+        "--max-retries", type=count, default=DEFAULT_MAX_RETRIES, metavar="N", help="retries of a failed request (5)"
     )
-    common.add_argument(
-        "--timeout",
-        type=seconds,
-        default=DEFAULT_TIMEOUT,
-        metavar="S",
-        help="seconds for one HTTP request (default 60)",
-    )
-    common.add_argument(
-        "--max-retries",
-        type=count,
-        default=DEFAULT_MAX_RETRIES,
-        metavar="N",
-        help="retries of one request on a transient failure (default 5; 0: none)",
-    )
-    common.add_argument("--api-key", help="the API key (visible to other users: prefer $NANOPHOTO_API_KEY)")
-    common.add_argument("--user-agent", default=DEFAULT_USER_AGENT, help="the User-Agent header to send")
-    common.add_argument(
-        "--base-url", metavar="URL", help="API origin (default $NANOPHOTO_BASE_URL or %s)" % DEFAULT_BASE_URL
-    )
-    common.add_argument(
+    option("--api-key", help="the API key (other users can see it: prefer $%s)" % ENV_API_KEY)
+    option("--user-agent", default=DEFAULT_USER_AGENT, help="the User-Agent header to send")
+    option("--base-url", metavar="URL", help="API origin (default $%s or %s)" % (ENV_BASE_URL, DEFAULT_BASE_URL))
+    option(
         "--download-workers",
         type=workers,
         default=DEFAULT_DOWNLOAD_WORKERS,
         metavar="N",
-        help="videos saved at once (default 4)",
+        help="videos saved at once (4)",
     )
     noise = common.add_mutually_exclusive_group()
     noise.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr (errors and MEDIA: stay)")
@@ -2786,45 +2734,41 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
     commands = parser.add_subparsers(dest="command", metavar="{submit,status}")
     commands.required = True
+    formatter = argparse.RawDescriptionHelpFormatter
     submit = commands.add_parser(
         "submit",
         parents=[common],
         help="submit shots (and follow them)",
         description="Submit 1-21 shots as one job.",
         epilog=SUBMIT_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=formatter,
     )
-    submit.add_argument("--shots-json", metavar="JSON", help="the shots as a JSON array")
-    submit.add_argument("--shots-file", metavar="PATH", help="a file holding the shots JSON (- for standard input)")
-    submit.add_argument("--prompt", metavar="TEXT", help="one shot from this prompt")
-    submit.add_argument(
-        "--generation-type", choices=list(GENERATION_TYPES), help="with --prompt (default TEXT_2_VIDEO)"
-    )
-    submit.add_argument("--aspect-ratio", choices=ASPECT_RATIOS, help="with --prompt (default 16:9)")
-    submit.add_argument("--image-url", action="append", metavar="URL", help="with --prompt; repeatable")
-    submit.add_argument("--shot-id", metavar="ID", help="with --prompt (default shot-1)")
-    submit.add_argument("--resolution", choices=RESOLUTIONS, default="720p", help="720p (default), 1080p or 4k")
-    submit.add_argument("--dry-run", action="store_true", help="print the request and the estimate; send nothing")
-    submit.add_argument("--max-credits", type=count, metavar="N", help="refuse a job estimated above N credits")
-    submit.add_argument("--job-file", metavar="PATH", help="where to write the job record")
+    option = submit.add_argument
+    option("--shots-json", metavar="JSON", help="the shots as a JSON array")
+    option("--shots-file", metavar="PATH", help="a file holding the shots JSON (- for standard input)")
+    option("--prompt", metavar="TEXT", help="one shot from this prompt")
+    option("--generation-type", choices=list(GENERATION_TYPES), help="with --prompt (default TEXT_2_VIDEO)")
+    option("--aspect-ratio", choices=ASPECT_RATIOS, help="with --prompt (default 16:9)")
+    option("--image-url", action="append", metavar="URL", help="with --prompt; repeatable")
+    option("--shot-id", metavar="ID", help="with --prompt (default shot-1)")
+    option("--resolution", choices=RESOLUTIONS, default="720p", help="720p (default), 1080p or 4k")
+    option("--dry-run", action="store_true", help="print the request and the estimate; send nothing")
+    option("--max-credits", type=count, metavar="N", help="refuse a job estimated above N credits")
+    option("--job-file", metavar="PATH", help="where to write the job record")
     status = commands.add_parser(
         "status",
         parents=[common],
         help="check tasks or a saved job",
         description="Check the status of tasks or of a saved job.",
         epilog=STATUS_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=formatter,
     )
-    status.add_argument("--task-ids-json", metavar="JSON", help='tasks as [{"shotId": ..., "taskId": ...}]')
-    status.add_argument("--job", metavar="JOB", help="a job record's path, or its job id")
-    status.add_argument("--last", action="store_true", help="the newest saved job")
-    status.add_argument("--list", action="store_true", help="print the saved jobs, newest first; sends nothing")
-    status.add_argument(
-        "--resolution",
-        choices=RESOLUTIONS,
-        default=None,
-        help="720p (default), 1080p or 4k; with --job/--last the record's",
-    )
+    option = status.add_argument
+    option("--task-ids-json", metavar="JSON", help='tasks as [{"shotId": ..., "taskId": ...}]')
+    option("--job", metavar="JOB", help="a job record's path, or its job id")
+    option("--last", action="store_true", help="the newest saved job")
+    option("--list", action="store_true", help="print the saved jobs, newest first; sends nothing")
+    option("--resolution", choices=RESOLUTIONS, help="720p (default), 1080p or 4k; with --job/--last the record's")
     return parser
 
 
