@@ -2372,26 +2372,24 @@ def cmd_submit(args: argparse.Namespace, session: Session) -> int:
         job_file=os.path.abspath(args.job_file) if args.job_file else os.path.join(jobs_dir(rt), job_id + ".json"),
     )
     job.status = job_status(job.tasks)
-    session.save(job)
-    session.output.stage(
-        "submitted",
-        {
-            "jobId": job.job_id,
-            "jobFile": job.job_file,
-            "shots": [{"shotId": t.shot_id, "taskId": t.task_id} for t in job.tasks],
-            "response": answer,
-        },
-    )
-    reporter.info(
-        "submitted job %s: %d shot(s) at %s, %d s of video, %d credits"
-        % (job.job_id, estimate.shots, args.resolution, estimate.seconds, estimate.credits)
-    )
-    reporter.info("tasks: " + ", ".join("%s=%s" % (t.shot_id, t.task_id) for t in job.tasks))
-    if job.job_file:
-        reporter.info("job record: %s" % job.job_file)
-    if not args.follow:
-        reporter.info("follow it with: %s" % session.resume_command(job))
-    return run_job(job, client, session, one_off=not args.follow)
+
+    def announce() -> None:
+        """Save the record first, then tell: the task IDs on stdout and stderr."""
+        session.save(job)
+        stage = {"jobId": job.job_id, "jobFile": job.job_file, "response": answer}
+        stage["shots"] = [{"shotId": t.shot_id, "taskId": t.task_id} for t in job.tasks]
+        session.output.stage("submitted", stage)
+        reporter.info(
+            "submitted job %s: %d shot(s) at %s, %d s of video, %d credits"
+            % (job.job_id, estimate.shots, args.resolution, estimate.seconds, estimate.credits)
+        )
+        reporter.info("tasks: " + ", ".join("%s=%s" % (t.shot_id, t.task_id) for t in job.tasks))
+        if job.job_file:
+            reporter.info("job record: %s" % job.job_file)
+        if not args.follow:
+            reporter.info("follow it with: %s" % session.resume_command(job))
+
+    return run_job(job, client, session, one_off=not args.follow, before=announce)
 
 
 def find_record_for_tasks(tasks: Sequence[Task], rt: Runtime) -> Optional[Job]:
@@ -2473,20 +2471,24 @@ def cmd_status(args: argparse.Namespace, session: Session) -> int:
     return run_job(job, client, session, one_off=not args.follow)
 
 
-def run_job(job: Job, client: ApiClient, session: Session, *, one_off: bool) -> int:
+def run_job(
+    job: Job, client: ApiClient, session: Session, *, one_off: bool, before: Callable[[], None] = lambda: None
+) -> int:
     """Check once or follow to the end; save videos; print the result. Ctrl-C and errors keep the job."""
     args, rt, reporter = session.args, session.rt, session.reporter
-    downloader = None
-    if args.download is not None:
-        downloader = Downloader(
-            args.download, job, rt, args.user_agent, args.timeout, args.download_workers, reporter.http
-        )
+    downloader: Optional[Downloader] = None
     submitted_ts = iso_to_timestamp(job.submitted_at) or rt.wall()
     max_wait = args.max_wait if args.max_wait is not None else default_max_wait(len(job.tasks))
     deadline = rt.clock() + max_wait
     timed_out = False
     failure: Optional[VeoError] = None
     try:
+        # From here on the job exists: an interrupt at any point keeps it and says how to resume.
+        before()
+        if args.download is not None:
+            downloader = Downloader(
+                args.download, job, rt, args.user_agent, args.timeout, args.download_workers, reporter.http
+            )
         if one_off and args.command == "status":
             # Always ask, even when the record says finished: links expire, and fresh ones come back.
             answer = client.check_status(job.tasks, job.resolution, None)

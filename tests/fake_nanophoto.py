@@ -513,12 +513,13 @@ class FakeHandler(BaseHTTPRequestHandler):
         if self.command == "HEAD":
             return
         stop = size if fault is None or fault.kind != "cut" else start + (size - start) // 2
-        block = video_block(name)
+        # The pattern repeated to 1 MiB: big writes keep the fake's own CPU use low.
+        block = memoryview(video_block(name) * 16)
         position = start
         try:
             while position < stop:
                 offset = position % PATTERN_BLOCK
-                take = min(PATTERN_BLOCK - offset, stop - position)
+                take = min(len(block) - offset, stop - position)
                 self.wfile.write(block[offset : offset + take])
                 position += take
         except OSError:

@@ -135,6 +135,16 @@ class Flows(EndToEnd):
         )
         self.assertIn("shot-2 failed: the prompt was refused", done.stderr)
 
+    def test_each_shot_is_saved_as_soon_as_it_completes(self) -> None:
+        done = self.run_cli(
+            "submit", "--shots-json", self.shots("a", "b", "c"), "--follow", "--download", "v", "--json-only", *FAST
+        )
+        self.assertEqual(done.returncode, 0, done.stderr)
+        order = [(r.origin, r.path.split("?")[0]) for r in self.fake.requests]
+        first_video = order.index(("cdn", "/videos/%s.mp4" % self.document(done)["shots"][0]["taskId"]))
+        polls_after = [o for o in order[first_video:] if o == ("api", "/api/veo-3/check-status")]
+        self.assertGreaterEqual(len(polls_after), 2, order)  # shots 2 and 3 were still being made
+
     def test_every_shot_failed(self) -> None:
         done = self.run_cli("submit", "--prompt", "x [fail]", "--follow", "--json-only", *FAST)
         self.assertEqual(done.returncode, 1)
@@ -241,6 +251,57 @@ class Flows(EndToEnd):
         self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
         with open(path) as handle:
             self.assertNotIn(KEY, handle.read())
+
+    def test_a_real_sigint_at_any_moment_keeps_the_job(self) -> None:
+        import signal
+        import subprocess
+        import sys
+        import time
+
+        from helpers import SCRIPT
+
+        self.fake.polls_per_shot = 4
+        env = dict(os.environ, **self.env)
+        for delay in (0.0, 0.05, 0.12, 0.2, 0.3):
+            with self.subTest(delay=delay):
+                process = subprocess.Popen(
+                    [
+                        sys.executable,
+                        SCRIPT,
+                        "submit",
+                        "--prompt",
+                        "fox",
+                        "--follow",
+                        "--download",
+                        "v",
+                        "--json-only",
+                        *FAST,
+                    ],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env=env,
+                    cwd=self.tmp,
+                )
+                assert process.stderr is not None
+                first = process.stderr.readline()  # wait until the job exists: "submitted job ..."
+                time.sleep(delay)
+                process.send_signal(signal.SIGINT)
+                out, err = process.communicate(timeout=30)
+                err = first + err
+                self.assertNotIn("Traceback", err)
+                self.assertIn(process.returncode, (0, 130), err)
+                self.assertTrue(out, (process.returncode, err))
+                result = json.loads(out)
+                if process.returncode == 130:
+                    self.assertIn("status --job %s --follow" % result["jobId"], err)
+                self.assertTrue(os.path.exists(result["jobFile"]))
+                leftovers = (
+                    [n for n in os.listdir(os.path.join(self.tmp, "v")) if n.endswith(".part")]
+                    if os.path.isdir(os.path.join(self.tmp, "v"))
+                    else []
+                )
+                self.assertEqual(leftovers, [])
 
     def test_help_and_version(self) -> None:
         for command in (["--help"], ["submit", "--help"], ["status", "--help"]):

@@ -365,6 +365,29 @@ class Interrupt(MachineTest):
         self.assertEqual(machine.run("submit", "--shots-json", shots_json(), "--follow"), 130)
         self.assertEqual(machine.lines()[-1]["stage"], "result")
 
+    def test_ctrl_c_while_writing_the_record(self) -> None:
+        machine = self.machine(generated("t1"), status_answer(("t1", "completed")))
+        real_fsync = os.fsync
+        calls = []
+
+        def interrupted_fsync(fd: int) -> None:
+            calls.append(fd)
+            if len(calls) == 2:  # the record's second write: after submit, while following
+                raise KeyboardInterrupt
+            real_fsync(fd)
+
+        os.fsync = interrupted_fsync  # type: ignore[assignment]
+        try:
+            status = machine.run("submit", "--shots-json", shots_json(), "--follow", "--json-only")
+        finally:
+            os.fsync = real_fsync
+        self.assertEqual(status, 130)
+        result = machine.document()
+        folder = os.path.dirname(result["jobFile"])
+        self.assertEqual([n for n in os.listdir(folder) if n.startswith(".")], [])  # no temporary file left
+        with open(result["jobFile"]) as handle:
+            self.assertEqual(json.load(handle)["tasks"][0]["taskId"], "t1")  # the record is whole
+
     def test_ctrl_c_before_any_job(self) -> None:
         machine = self.machine(KeyboardInterrupt())
         self.assertEqual(machine.run("submit", "--shots-json", shots_json()), 130)
