@@ -290,10 +290,11 @@ class Flows(EndToEnd):
                 out, err = process.communicate(timeout=30)
                 err = first + err
                 self.assertNotIn("Traceback", err)
-                self.assertIn(process.returncode, (0, 130), err)
+                # -2: the signal came as the interpreter was exiting; a shell shows that as 130 too.
+                self.assertIn(process.returncode, (0, 130, -2), err)
                 self.assertTrue(out, (process.returncode, err))
                 result = json.loads(out)
-                if process.returncode == 130:
+                if process.returncode != 0 and '"status":"completed"' not in out:
                     self.assertIn("status --job %s --follow" % result["jobId"], err)
                 self.assertTrue(os.path.exists(result["jobFile"]))
                 leftovers = (
