@@ -1908,6 +1908,7 @@ class Downloader:
         self.pending: Dict[str, Future[SavedVideo]] = {}
         self.started: Set[str] = set()
         self.failed = False
+        self.known: List[Tuple[str, SavedVideo]] = []
         self.pool: Optional[ThreadPoolExecutor] = None
 
     def start_ready(self) -> None:
@@ -1929,7 +1930,9 @@ class Downloader:
                 and os.path.isfile(path)
                 and os.path.getsize(path) == saved_size
             ):
-                continue  # the record knows this file is whole: fetch nothing
+                # The record knows this file is whole: fetch nothing, but still report it.
+                self.known.append((key, SavedVideo(path, saved_size, "", skipped=True)))
+                continue
             if self.pool is None:
                 from concurrent.futures import ThreadPoolExecutor
 
@@ -1947,7 +1950,8 @@ class Downloader:
 
     def collect(self, wait: bool = False) -> List[Tuple[str, Optional[SavedVideo], Optional[str]]]:
         """Results of finished downloads as (key, saved, error); wait for all when asked."""
-        done: List[Tuple[str, Optional[SavedVideo], Optional[str]]] = []
+        done: List[Tuple[str, Optional[SavedVideo], Optional[str]]] = [(k, v, None) for k, v in self.known]
+        self.known = []
         for key, future in list(self.pending.items()):
             if not wait and not future.done():
                 continue
