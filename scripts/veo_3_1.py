@@ -654,6 +654,7 @@ def apply_status_answer(job: Job, answer: Any, now_iso: str, elapsed: float) -> 
                 elapsed,
             ):
                 changed.append(task)
+        job.video_url = top_url or job.video_url
         if top_kind != "processing":
             # The job as a whole ended: a shot it did not mention will not come back.
             reason = error_text_of(answer) or "the service ended the job without a status for this shot"
@@ -662,8 +663,11 @@ def apply_status_answer(job: Job, answer: Any, now_iso: str, elapsed: float) -> 
                 if unmentioned and update_task(task, "failed", answer.get("status"), None, reason, now_iso, elapsed):
                     changed.append(task)
     else:
-        # No per-shot list: the top-level status speaks for every shot.
+        # No per-shot list: the top-level status speaks for every shot, and its video is the
+        # shot's own when the job has one shot, else the combined video.
         single_url = top_url if len(job.tasks) == 1 else None
+        if len(job.tasks) > 1:
+            job.video_url = top_url or job.video_url
         for task in job.tasks:
             if update_task(
                 task,
@@ -675,8 +679,6 @@ def apply_status_answer(job: Job, answer: Any, now_iso: str, elapsed: float) -> 
                 elapsed,
             ):
                 changed.append(task)
-    if top_url and not (len(job.tasks) == 1 and job.tasks[0].video_url == top_url and not isinstance(entries, list)):
-        job.video_url = top_url
     return changed
 
 
@@ -733,7 +735,7 @@ def display_state(task: Task) -> str:
 
 def build_result(job: Job, elapsed: float) -> Dict[str, Any]:
     """The result object of the output contract."""
-    return {
+    result = {
         "status": job.status,
         "jobId": job.job_id,
         "jobFile": job.job_file,
@@ -746,6 +748,9 @@ def build_result(job: Job, elapsed: float) -> Dict[str, Any]:
         "shots": [shot_result(task) for task in job.tasks],
         "response": job.last_response,
     }
+    if job.download_error:
+        result["downloadError"] = job.download_error  # the combined video could not be saved
+    return result
 
 
 def shot_result(task: Task) -> Dict[str, Any]:
@@ -764,7 +769,7 @@ def shot_result(task: Task) -> Dict[str, Any]:
     return entry
 
 
-def tasks_from_generate_answer(shots: Sequence[Shot], answer: Any) -> List[Task]:
+def tasks_from_generate_answer(shots: Sequence[Shot], answer: Any, now_iso: str) -> List[Task]:
     """Pair the submitted shots with the task IDs the generate answer gave."""
     entries = answer.get("shots") if isinstance(answer, dict) else None
     if not isinstance(entries, list):
@@ -790,10 +795,9 @@ def tasks_from_generate_answer(shots: Sequence[Shot], answer: Any) -> List[Task]
             entry.get("status"),
             video_url_of(entry),
             error_text_of(entry),
-            "",
+            now_iso,
             0.0,
         )
-        task.finished_at = None if task.status == "processing" else task.finished_at
         tasks.append(task)
     if len({task.shot_id for task in tasks}) != len(shots):
         return []
@@ -955,6 +959,23 @@ def plan_file_names(job: Job) -> Dict[str, str]:
 # ---- Pure logic: the OpenClaw config (JSON5 to OpenClaw) ----
 
 
+def skip_blank(text: str, i: int) -> int:
+    """The index of the next character that is neither white space nor inside a comment."""
+    n = len(text)
+    while i < n:
+        if text[i] in " \t\r\n":
+            i += 1
+        elif text.startswith("//", i):
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+        else:
+            break
+    return i
+
+
 def json5_to_json(text: str) -> str:
     """Turn the JSON5 OpenClaw writes (comments, trailing commas, bare keys, 'quotes') into JSON."""
     out: List[str] = []
@@ -983,9 +1004,7 @@ def json5_to_json(text: str) -> str:
             end = text.find("*/", i + 2)
             i = n if end < 0 else end + 2
         elif ch == ",":
-            j = i + 1
-            while j < n and text[j] in " \t\r\n":
-                j += 1
+            j = skip_blank(text, i + 1)
             if j < n and text[j] in "}]":
                 i += 1  # a trailing comma
             else:
@@ -996,9 +1015,7 @@ def json5_to_json(text: str) -> str:
             while j < n and (text[j].isalnum() or text[j] in "_$"):
                 j += 1
             word = text[i:j]
-            k = j
-            while k < n and text[k] in " \t\r\n":
-                k += 1
+            k = skip_blank(text, j)
             is_key = k < n and text[k] == ":" and word not in ("true", "false", "null")
             out.append('"%s"' % word if is_key else word)
             i = j
@@ -2354,7 +2371,7 @@ def cmd_submit(args: argparse.Namespace, session: Session) -> int:
             [answer],
             hint="check the prompts and image URLs; failed jobs are refunded",
         )
-    tasks = tasks_from_generate_answer(shots, answer)
+    tasks = tasks_from_generate_answer(shots, answer, utc_iso(rt.wall()))
     if not tasks:
         raise VeoError(
             "SUBMIT_OUTCOME_UNKNOWN",

@@ -57,7 +57,7 @@ PATTERN_BLOCK = 64 * 1024
 class Fault:
     """One fault to apply to the next request of an endpoint."""
 
-    kind: str  # status | html | error | drop | slow | broken_json | redirect | cut | echo_key
+    kind: str  # status | html | error | drop | slow | broken_json | redirect | cut | echo_key | pass
     status: int = 500
     headers: Dict[str, str] = field(default_factory=dict)
     code: str = ""
@@ -475,6 +475,8 @@ class FakeHandler(BaseHTTPRequestHandler):
             self.send_json(404, {"message": "no such video"})
             return
         fault = fake.next_fault("video")
+        if fault is not None and fault.kind == "pass":
+            fault = None  # a place-holder: this request is served normally
         if fault is not None and fault.kind not in ("cut", "slow"):
             if fault.kind == "redirect":
                 location = fault.headers.get("Location") or (fake.api_url + self.path)

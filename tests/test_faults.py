@@ -214,6 +214,18 @@ class DownloadFaults(EndToEnd):
         self.assertEqual([n for n in os.listdir(os.path.join(self.tmp, "v")) if n.startswith(".")], [])
         self.assertIn("error: could not save the video of shot-1", done.stderr)
 
+    def test_the_combined_video_failing_is_reported(self) -> None:
+        self.fake.add_fault("video", "pass", count=2)  # both shots save; the combined video, third, fails
+        self.fake.add_fault("video", "status", status=404)
+        done = self.run_cli(
+            "submit", "--shots-json", self.shots("a", "b"), "--follow", "--download", "v", "--json-only", *FAST
+        )
+        self.assertEqual(done.returncode, 7, done.stderr)
+        result = self.document(done)
+        self.assertIsNone(result["file"])
+        self.assertIn("HTTP 404", result["downloadError"])
+        self.assertTrue(all(shot["file"] for shot in result["shots"]))
+
 
 class SeededJunk(EndToEnd):
     """Junk shots and junk answers, from a fixed seed: never a traceback, exit codes from the table."""

@@ -64,9 +64,9 @@ class KeyOrder(MachineTest):
 {
   /* skills */ skills: {
     entries: {
-      'veo-3-1': { apiKey: "json5-key", note: 'it\\'s "here"', },
+      'veo-3-1': { apiKey: "json5-key", note: 'it\\'s "here"', }, // the video skill
     },
-  },
+  }, /* end of skills */
 }
 """,
         )
