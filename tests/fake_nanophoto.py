@@ -29,7 +29,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Deque, Dict, List, Optional, Tuple
+from typing import Any, Deque, Dict, List, Optional, Set, Tuple
 
 ERROR_STATUS = {
     "LOGIN_REQUIRED": 401,
@@ -57,7 +57,7 @@ PATTERN_BLOCK = 64 * 1024
 class Fault:
     """One fault to apply to the next request of an endpoint."""
 
-    kind: str  # status | html | error | drop | slow | broken_json | redirect | cut | echo_key | pass
+    kind: str  # status | html | error | drop | slow | broken_json | redirect | cut | echo_key
     status: int = 500
     headers: Dict[str, str] = field(default_factory=dict)
     code: str = ""
@@ -170,6 +170,7 @@ class FakeNanoPhoto:
         self.servers: List[QuietServer] = []
         self.counter = 0
         self.redirect_base = ""
+        self.gone: Set[str] = set()  # videos whose name holds one of these answer 404
 
     # -- life cycle --
 
@@ -474,9 +475,10 @@ class FakeHandler(BaseHTTPRequestHandler):
         if not self.path.startswith("/videos/") or not name.endswith(".mp4"):
             self.send_json(404, {"message": "no such video"})
             return
+        if any(part in name for part in fake.gone):
+            self.send_json(404, {"message": "this link has expired"})
+            return
         fault = fake.next_fault("video")
-        if fault is not None and fault.kind == "pass":
-            fault = None  # a place-holder: this request is served normally
         if fault is not None and fault.kind not in ("cut", "slow"):
             if fault.kind == "redirect":
                 location = fault.headers.get("Location") or (fake.api_url + self.path)

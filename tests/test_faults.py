@@ -215,8 +215,7 @@ class DownloadFaults(EndToEnd):
         self.assertIn("error: could not save the video of shot-1", done.stderr)
 
     def test_the_combined_video_failing_is_reported(self) -> None:
-        self.fake.add_fault("video", "pass", count=2)  # both shots save; the combined video, third, fails
-        self.fake.add_fault("video", "status", status=404)
+        self.fake.gone.add("combined")
         done = self.run_cli(
             "submit", "--shots-json", self.shots("a", "b"), "--follow", "--download", "v", "--json-only", *FAST
         )
