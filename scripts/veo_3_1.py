@@ -2583,14 +2583,15 @@ def note_downloads(downloader: Downloader, session: Session, job: Job, wait: boo
     """Report finished downloads (file name and MEDIA: line) and save them in the record."""
     results = downloader.collect(wait=wait)
     for key, saved, problem in results:
+        label = "the combined video" if key == job.job_id else key
         if saved is not None:
             took = "" if saved.skipped else " in %.2f s" % saved.seconds
             verb = "already saved" if saved.skipped else "saved"
-            session.reporter.info("%s %s: %s (%.1f MB%s)" % (verb, key, saved.path, saved.size / 1e6, took))
+            session.reporter.info("%s %s: %s (%.1f MB%s)" % (verb, label, saved.path, saved.size / 1e6, took))
             session.reporter.media(saved.path)
         else:
             downloader.note_failure(key, problem or "unknown")
-            session.reporter.write("error: could not save the video of %s: %s" % (key, problem))
+            session.reporter.write("error: could not save %s: %s" % (label, problem))
             session.reporter.info("hint: run the same status command with --download again to retry")
     if results:
         session.save(job)

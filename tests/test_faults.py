@@ -212,7 +212,7 @@ class DownloadFaults(EndToEnd):
         self.assertIn("HTTP 404", result["shots"][0]["downloadError"])
         self.assertTrue(result["shots"][1]["file"])
         self.assertEqual([n for n in os.listdir(os.path.join(self.tmp, "v")) if n.startswith(".")], [])
-        self.assertIn("error: could not save the video of shot-1", done.stderr)
+        self.assertIn("error: could not save shot-1: ", done.stderr)
 
     def test_the_combined_video_failing_is_reported(self) -> None:
         self.fake.gone.add("combined")
@@ -224,6 +224,7 @@ class DownloadFaults(EndToEnd):
         self.assertIsNone(result["file"])
         self.assertIn("HTTP 404", result["downloadError"])
         self.assertTrue(all(shot["file"] for shot in result["shots"]))
+        self.assertIn("error: could not save the combined video: ", done.stderr)
 
 
 class SeededJunk(EndToEnd):
