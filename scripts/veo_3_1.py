@@ -644,15 +644,7 @@ def apply_status_answer(job: Job, answer: Any, now_iso: str, elapsed: float) -> 
             if task is None or id(task) in seen:
                 continue
             seen.add(id(task))
-            if update_task(
-                task,
-                status_word_kind(entry.get("status")),
-                entry.get("status"),
-                video_url_of(entry),
-                error_text_of(entry),
-                now_iso,
-                elapsed,
-            ):
+            if update_task(task, entry, now_iso, elapsed):
                 changed.append(task)
         job.video_url = top_url or job.video_url
         if top_kind != "processing":
@@ -660,7 +652,7 @@ def apply_status_answer(job: Job, answer: Any, now_iso: str, elapsed: float) -> 
             reason = error_text_of(answer) or "the service ended the job without a status for this shot"
             for task in job.tasks:
                 unmentioned = id(task) not in seen and not task.finished
-                if unmentioned and update_task(task, "failed", answer.get("status"), None, reason, now_iso, elapsed):
+                if unmentioned and update_task(task, {"status": "failed", "error": reason}, now_iso, elapsed):
                     changed.append(task)
     else:
         # No per-shot list: the top-level status speaks for every shot, and its video is the
@@ -668,33 +660,30 @@ def apply_status_answer(job: Job, answer: Any, now_iso: str, elapsed: float) -> 
         single_url = top_url if len(job.tasks) == 1 else None
         if len(job.tasks) > 1:
             job.video_url = top_url or job.video_url
+        shared = {"status": answer.get("status"), "videoUrl": single_url}
+        if top_kind == "failed":
+            shared["error"] = error_text_of(answer)
         for task in job.tasks:
-            if update_task(
-                task,
-                top_kind,
-                answer.get("status"),
-                single_url,
-                error_text_of(answer) if top_kind == "failed" else None,
-                now_iso,
-                elapsed,
-            ):
+            if update_task(task, shared, now_iso, elapsed):
                 changed.append(task)
     return changed
 
 
-def update_task(
-    task: Task, kind: str, raw_word: Any, url: Optional[str], error: Optional[str], now_iso: str, elapsed: float
-) -> bool:
-    """Set a task's reading; True when its status changed. Finished shots stay finished."""
+def update_task(task: Task, entry: Mapping[str, Any], now_iso: str, elapsed: float) -> bool:
+    """Read a shot's entry of an answer into its task; True when its status changed.
+
+    Finished shots stay finished: a later "processing" is a stale answer, not news.
+    """
     before = (task.status, task.raw_status)
+    word = entry.get("status")
+    kind = status_word_kind(word)
     if task.finished and kind == "processing":
         return False
     task.status = kind
-    task.raw_status = raw_word.strip().lower()[:40] if isinstance(raw_word, str) else ""
-    if url:
-        task.video_url = url
+    task.raw_status = word.strip().lower()[:40] if isinstance(word, str) else ""
+    task.video_url = video_url_of(entry) or task.video_url
     if kind == "failed":
-        task.error = error or task.error or "the service reported the shot as failed"
+        task.error = error_text_of(entry) or task.error or "the service reported the shot as failed"
     if kind != "processing" and before[0] == "processing":
         task.finished_at = now_iso
         task.elapsed_seconds = round(elapsed, 1)
@@ -789,15 +778,7 @@ def tasks_from_generate_answer(shots: Sequence[Shot], answer: Any, now_iso: str)
         if not isinstance(task_id, str) or not task_id or not shot_id:
             continue
         task = Task(shot_id=shot_id, task_id=task_id)
-        update_task(
-            task,
-            status_word_kind(entry.get("status")),
-            entry.get("status"),
-            video_url_of(entry),
-            error_text_of(entry),
-            now_iso,
-            0.0,
-        )
+        update_task(task, entry, now_iso, 0.0)
         tasks.append(task)
     if len({task.shot_id for task in tasks}) != len(shots):
         return []
