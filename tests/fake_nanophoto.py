@@ -150,6 +150,7 @@ class FakeNanoPhoto:
         port: int = 0,
         cdn_port: int = 0,
         host: str = "127.0.0.1",
+        tls: Optional[Tuple[str, str]] = None,
     ) -> None:
         """shape: any of "video_url", "words", "no_shots", "shuffled", "url_key"."""
         self.key = key
@@ -171,6 +172,7 @@ class FakeNanoPhoto:
         self.counter = 0
         self.redirect_base = ""
         self.gone: Set[str] = set()  # videos whose name holds one of these answer 404
+        self.tls = tls  # (certificate file, key file): the API origin speaks https
 
     # -- life cycle --
 
@@ -179,6 +181,12 @@ class FakeNanoPhoto:
         for origin, port in zip(("api", "cdn"), self.ports):
             handler = type("Handler", (FakeHandler,), {"fake": self, "origin": origin})
             server = QuietServer((self.host, port), handler)
+            if origin == "api" and self.tls:
+                import ssl
+
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                context.load_cert_chain(*self.tls)
+                server.socket = context.wrap_socket(server.socket, server_side=True)
             self.servers.append(server)
             threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         self.redirect_base = self.cdn_url
@@ -199,7 +207,8 @@ class FakeNanoPhoto:
     @property
     def api_url(self) -> str:
         """The API origin."""
-        return "http://%s:%d" % (self.host, self.servers[0].server_address[1])
+        scheme = "https" if self.tls else "http"
+        return "%s://%s:%d" % (scheme, self.host, self.servers[0].server_address[1])
 
     @property
     def cdn_url(self) -> str:
