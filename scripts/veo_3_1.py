@@ -2739,16 +2739,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
     commands = parser.add_subparsers(dest="command", metavar="{submit,status}")
     commands.required = True
-    formatter = argparse.RawDescriptionHelpFormatter
-    submit = commands.add_parser(
-        "submit",
-        parents=[common],
-        help="submit shots (and follow them)",
-        description="Submit 1-21 shots as one job.",
-        epilog=SUBMIT_EXAMPLES,
-        formatter_class=formatter,
-    )
-    option = submit.add_argument
+
+    def command(name: str, summary: str, description: str, examples: str) -> Callable[..., Any]:
+        """A subcommand with the common options; its add_argument."""
+        sub = commands.add_parser(
+            name,
+            parents=[common],
+            help=summary,
+            description=description,
+            epilog=examples,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        return sub.add_argument
+
+    option = command("submit", "submit shots (and follow them)", "Submit 1-21 shots as one job.", SUBMIT_EXAMPLES)
     option("--shots-json", metavar="JSON", help="the shots as a JSON array")
     option("--shots-file", metavar="PATH", help="a file holding the shots JSON (- for standard input)")
     option("--prompt", metavar="TEXT", help="one shot from this prompt")
@@ -2760,15 +2764,9 @@ def build_parser() -> argparse.ArgumentParser:
     option("--dry-run", action="store_true", help="print the request and the estimate; send nothing")
     option("--max-credits", type=count, metavar="N", help="refuse a job estimated above N credits")
     option("--job-file", metavar="PATH", help="where to write the job record")
-    status = commands.add_parser(
-        "status",
-        parents=[common],
-        help="check tasks or a saved job",
-        description="Check the status of tasks or of a saved job.",
-        epilog=STATUS_EXAMPLES,
-        formatter_class=formatter,
+    option = command(
+        "status", "check tasks or a saved job", "Check the status of tasks or of a saved job.", STATUS_EXAMPLES
     )
-    option = status.add_argument
     option("--task-ids-json", metavar="JSON", help='tasks as [{"shotId": ..., "taskId": ...}]')
     option("--job", metavar="JOB", help="a job record's path, or its job id")
     option("--last", action="store_true", help="the newest saved job")
