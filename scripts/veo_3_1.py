@@ -2670,8 +2670,11 @@ STATUS_EXAMPLES = """examples:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command line: submit and status, with the published flags and what the spec adds."""
+def build_parser(prog: str = SKILL_NAME) -> argparse.ArgumentParser:
+    """The command line: submit and status, with the published flags and what the spec adds.
+
+    `prog` is how the user ran it, so that the examples in --help can be pasted as they are.
+    """
     import argparse
 
     class Parser(argparse.ArgumentParser):
@@ -2732,11 +2735,11 @@ def build_parser() -> argparse.ArgumentParser:
     noise.add_argument("-v", "--verbose", action="store_true", help="one stderr line per HTTP exchange")
 
     parser = Parser(
-        prog=SKILL_NAME,
+        prog=prog,
         description="Make videos with NanoPhoto.AI's Veo 3.1 API.",
-        epilog="run '%s submit --help' or '%s status --help' for examples" % (SKILL_NAME, SKILL_NAME),
+        epilog="run '%s submit --help' or '%s status --help' for examples" % (prog, prog),
     )
-    parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
+    parser.add_argument("--version", action="version", version="%s %s" % (SKILL_NAME, __version__))
     commands = parser.add_subparsers(dest="command", metavar="{submit,status}")
     commands.required = True
 
@@ -2787,7 +2790,7 @@ def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
     output = Output(rt.stdout, json_only=json_only, human=rt.stdout_tty)
     try:
         try:
-            args = build_parser().parse_args(argv)
+            args = build_parser(rt.program).parse_args(argv)
         except SystemExit as done:  # --help and --version
             return int(done.code or 0) if isinstance(done.code, int) or done.code is None else EXIT_USAGE
         session = Session(args, rt, reporter, output)
