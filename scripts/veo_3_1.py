@@ -1217,6 +1217,16 @@ def download_urlopen(request: Any, timeout: float) -> Any:
     return _opener("download").open(request, timeout=timeout)
 
 
+def open_any_status(opener: Callable[[Any, float], Any], request: Any, timeout: float) -> Any:
+    """The response to a request; an HTTP error status is a response too, not an exception."""
+    import urllib.error
+
+    try:
+        return opener(request, timeout)
+    except urllib.error.HTTPError as err:
+        return err
+
+
 def response_status(response: Any) -> int:
     """The HTTP status of a response or an HTTPError (which has no .status before Python 3.9)."""
     status = getattr(response, "status", None)
@@ -1284,11 +1294,7 @@ def send_request(
         # Unredirected: urllib copies ordinary headers to wherever a redirect points.
         request.add_unredirected_header(name, value)
     try:
-        try:
-            response = opener(request, timeout)
-        except urllib.error.HTTPError as err:
-            response = err
-        with response:
+        with open_any_status(opener, request, timeout) as response:
             status = response_status(response)
             reply_headers = {k.lower(): v for k, v in (response.headers or {}).items()}
             data = response.read(max_body + 1)
@@ -1762,11 +1768,7 @@ def fetch_video_once(
             request.add_header("If-Range", part.validator)
     started = time.monotonic()
     try:
-        try:
-            response = opener(request, timeout)
-        except urllib.error.HTTPError as err:
-            response = err
-        with response:
+        with open_any_status(opener, request, timeout) as response:
             status = response_status(response)
             headers = response.headers
             log("GET %s -> %d (%.2f s)" % (url_without_query(url), status, time.monotonic() - started))
