@@ -308,7 +308,9 @@ def close_match(word: str, candidates: Iterable[str]) -> Optional[str]:
     import difflib  # only when a key is unknown
 
     def folded(text: str) -> str:
-        return text.replace("_", "").replace("-", "").lower()
+        text = text.replace("_", "").replace("-", "").lower()
+        # The answers say shotId, so a shot's own id is often written that way.
+        return text[4:] if text.startswith("shot") and len(text) > 4 else text
 
     pool = list(candidates)
     for candidate in pool:
@@ -423,22 +425,20 @@ def validate_shots(raw: Any, resolution: str) -> Tuple[List[Shot], List[str]]:
             seen_ids[shot.id] = index
         shots.append(shot)
     if problems:
-        raise invalid_shots(problems)
+        raise invalid_shots(problems, warnings)
     return shots, warnings
 
 
-def invalid_shots(problems: List[str]) -> VeoError:
-    """The INVALID_SHOTS error carrying every problem found."""
+def invalid_shots(problems: List[str], warnings: Sequence[str] = ()) -> VeoError:
+    """The INVALID_SHOTS error carrying every problem found (and, in its hint, the unknown keys)."""
     count = len(problems)
     first = problems[0]
     message = first if count == 1 else "%s (and %d more problem%s)" % (first, count - 1, "s" * (count > 2))
-    return VeoError(
-        "INVALID_SHOTS",
-        message,
-        EXIT_USAGE,
-        problems,
-        hint="fix the shots as listed, then run again; nothing was sent",
-    )
+    hint = "fix the shots as listed, then run again; nothing was sent"
+    if warnings:
+        # An unknown key is often the mistake behind the problems (shotId for id, say).
+        hint += "; note: " + "; ".join(warnings[:3]) + ("; ..." if len(warnings) > 3 else "")
+    return VeoError("INVALID_SHOTS", message, EXIT_USAGE, problems, hint=hint)
 
 
 def validate_one_shot(index: int, item: Any, problems: List[str], warnings: List[str]) -> Optional[Shot]:
@@ -2068,7 +2068,7 @@ class Reporter:
     def error(self, err: VeoError) -> None:
         """error: <what>, the details, then hint: <how to fix>; always shown."""
         lines = ["error: " + err.message]
-        if err.code in ("INVALID_SHOTS",) or (len(err.details) > 1 and all(isinstance(d, str) for d in err.details)):
+        if len(err.details) > 1 and all(isinstance(d, str) for d in err.details):
             lines += ["  - " + str(detail) for detail in err.details[:30]]
         if err.hint:
             lines.append("hint: " + err.hint)

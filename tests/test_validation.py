@@ -138,6 +138,14 @@ class ShotRules(unittest.TestCase):
         self.assertIn('shots[0] (shot-1): unknown key "seed" is passed on as it is', warnings)
         self.assertIn("did you mean imageUrls?", warnings[1])
 
+    def test_a_failing_shot_still_names_its_unknown_keys(self) -> None:
+        raw = dict(SHOT, shotId="intro")
+        del raw["prompt"]
+        with self.assertRaises(veo.VeoError) as caught:
+            veo.validate_shots([raw], "720p")
+        self.assertEqual(caught.exception.details, ["shots[0] (shot-1): prompt is missing"])
+        self.assertIn('unknown key "shotId" is passed on as it is (did you mean id?)', caught.exception.hint)
+
     def test_every_problem_is_reported_at_once(self) -> None:
         raw = [dict(SHOT, prompt=""), "x", dict(SHOT, aspectRatio="1:1", generationType="REFERENCE_2_VIDEO")]
         found = problems_of(raw, "4k")
