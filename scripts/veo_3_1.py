@@ -1074,6 +1074,42 @@ def program_invocation(argv0: str) -> str:
     return os.path.basename(argv0) or SKILL_NAME
 
 
+class HeldInterrupts:
+    """The first Ctrl-C or SIGTERM waits while the finished job's result is written; a second one does not."""
+
+    def __init__(self) -> None:
+        self.previous: Dict[int, Any] = {}
+        self.caught = False
+
+    def hold(self, signum: int, frame: Any) -> None:
+        """The stand-in handler: the run is ending anyway, unless the user insists (stdout may be stuck)."""
+        if self.caught:
+            raise KeyboardInterrupt
+        self.caught = True
+
+    def __enter__(self) -> HeldInterrupts:
+        import signal
+
+        for name in ("SIGINT", "SIGTERM"):
+            signum = getattr(signal, name, None)
+            if signum is None:  # pragma: no cover - Windows has no SIGTERM to catch
+                continue
+            try:
+                handler = signal.getsignal(signum)
+                if handler is not signal.SIG_IGN:  # an ignored signal stays ignored
+                    signal.signal(signum, self.hold)
+                    self.previous[signum] = handler if handler is not None else signal.SIG_DFL
+            except (ValueError, OSError):  # pragma: no cover - not the main thread: nothing to hold
+                pass
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        import signal
+
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+
 def openclaw_config_path(environ: Mapping[str, str], home: str) -> str:
     """$OPENCLAW_CONFIG_PATH, else $OPENCLAW_HOME/.openclaw/openclaw.json, else ~/.openclaw/openclaw.json."""
     if environ.get("OPENCLAW_CONFIG_PATH"):
@@ -2514,11 +2550,26 @@ def run_job(
         return EXIT_INTERRUPTED
     except VeoError as err:
         failure = err
+    # The work is done: an interrupt now would only cost the user the result, so it waits.
+    with HeldInterrupts():
+        return finish_job(job, session, submitted_ts, timed_out, failure, downloader)
+
+
+def finish_job(
+    job: Job,
+    session: Session,
+    submitted_ts: float,
+    timed_out: bool,
+    failure: Optional[VeoError],
+    downloader: Optional[Downloader],
+) -> int:
+    """Save the record, tell people and print the result; the exit status."""
+    reporter = session.reporter
     reporter.end_live()
     if downloader is not None and failure is not None:
         downloader.shutdown()
     session.save(job)
-    result = build_result(job, rt.wall() - submitted_ts)
+    result = build_result(job, session.rt.wall() - submitted_ts)
     if timed_out:
         result["status"] = "timeout"
     if failure is not None:

@@ -388,6 +388,33 @@ class Interrupt(MachineTest):
         with open(result["jobFile"]) as handle:
             self.assertEqual(json.load(handle)["tasks"][0]["taskId"], "t1")  # the record is whole
 
+    def test_a_real_ctrl_c_while_the_result_is_written_does_not_lose_it(self) -> None:
+        import io
+        import signal
+
+        class InterruptedStdout(io.StringIO):
+            presses = 1
+
+            def write(self, text: str) -> int:
+                for _ in range(self.presses):  # the user presses Ctrl-C just as the result goes out
+                    signal.raise_signal(signal.SIGINT)
+                return super().write(text)
+
+        machine = self.machine(generated("t1"), status_answer(("t1", "completed"), top="completed"))
+        machine.stdout = machine.rt.stdout = InterruptedStdout()
+        status = machine.run("submit", "--shots-json", shots_json(), "--follow", "--json-only")
+        self.assertEqual(status, 0, machine.err())
+        self.assertEqual(machine.document()["status"], "completed")
+        self.assertIs(signal.getsignal(signal.SIGINT), signal.default_int_handler)  # Ctrl-C works again after
+        # Pressed twice (stdout may be stuck on a reader that never reads): it stops at once.
+        machine = self.machine(generated("t1"), status_answer(("t1", "completed"), top="completed"))
+        machine.stdout = machine.rt.stdout = InterruptedStdout()
+        machine.stdout.presses = 2
+        self.assertEqual(machine.run("submit", "--shots-json", shots_json(), "--follow", "--json-only"), 130)
+        self.assertIn("interrupted", machine.err())
+        self.assertNotIn("Traceback", machine.err())
+        self.assertIs(signal.getsignal(signal.SIGINT), signal.default_int_handler)
+
     def test_ctrl_c_before_any_job(self) -> None:
         machine = self.machine(KeyboardInterrupt())
         self.assertEqual(machine.run("submit", "--shots-json", shots_json()), 130)
