@@ -2326,6 +2326,51 @@ def make_client(args: argparse.Namespace, session: Session, base_url: str) -> Ap
     )
 
 
+def job_from_generate_answer(
+    answer: Any, shots: Sequence[Shot], args: argparse.Namespace, base_url: str, submitted: float, rt: Runtime
+) -> Job:
+    """The job a generate answer made; a job that failed at once, or names no task, is an error."""
+    if (
+        isinstance(answer, dict)
+        and status_word_kind(answer.get("status")) == "failed"
+        and not any(
+            isinstance(entry, dict) and first_field(entry, ("taskId", "task_id"))
+            for entry in (answer["shots"] if isinstance(answer.get("shots"), list) else [])
+        )
+    ):
+        reason = error_text_of(answer) or "the service refused the job as a whole"
+        raise VeoError(
+            "GENERATION_FAILED",
+            "the job failed at once: %s" % reason,
+            EXIT_GENERATION_FAILED,
+            [answer],
+            hint="check the prompts and image URLs; failed jobs are refunded",
+        )
+    tasks = tasks_from_generate_answer(shots, answer, utc_iso(rt.wall()))
+    if not tasks:
+        raise VeoError(
+            "SUBMIT_OUTCOME_UNKNOWN",
+            "the service accepted the submit but its answer names no task ID for every shot; the job may "
+            "exist and credits may be spent, so it was not sent again",
+            EXIT_FAILURE,
+            [short_repr(answer, 500)],
+            hint="check your jobs at https://nanophoto.ai before submitting again",
+        )
+    job_id = new_job_id(submitted, tasks[0].task_id)
+    job = Job(
+        job_id=job_id,
+        base_url=base_url,
+        resolution=args.resolution,
+        submitted_at=utc_iso(submitted),
+        tasks=tasks,
+        shots=[shot.to_api() for shot in shots],
+        last_response=answer,
+        job_file=os.path.abspath(args.job_file) if args.job_file else os.path.join(jobs_dir(rt), job_id + ".json"),
+    )
+    job.status = job_status(job.tasks)
+    return job
+
+
 def cmd_submit(args: argparse.Namespace, session: Session) -> int:
     """submit: validate, (dry run or) send generate, write the record, follow when asked."""
     rt, reporter = session.rt, session.reporter
@@ -2367,6 +2412,7 @@ def cmd_submit(args: argparse.Namespace, session: Session) -> int:
     submitted = rt.wall()
     try:
         answer = client.generate(shots, args.resolution)
+        job = job_from_generate_answer(answer, shots, args, base_url, submitted, rt)
     except KeyboardInterrupt:
         raise VeoError(
             "SUBMIT_OUTCOME_UNKNOWN",
@@ -2374,44 +2420,6 @@ def cmd_submit(args: argparse.Namespace, session: Session) -> int:
             EXIT_INTERRUPTED,
             hint="check your jobs at https://nanophoto.ai before submitting again, to avoid paying twice",
         )
-    if (
-        isinstance(answer, dict)
-        and status_word_kind(answer.get("status")) == "failed"
-        and not any(
-            isinstance(entry, dict) and first_field(entry, ("taskId", "task_id"))
-            for entry in (answer["shots"] if isinstance(answer.get("shots"), list) else [])
-        )
-    ):
-        reason = error_text_of(answer) or "the service refused the job as a whole"
-        raise VeoError(
-            "GENERATION_FAILED",
-            "the job failed at once: %s" % reason,
-            EXIT_GENERATION_FAILED,
-            [answer],
-            hint="check the prompts and image URLs; failed jobs are refunded",
-        )
-    tasks = tasks_from_generate_answer(shots, answer, utc_iso(rt.wall()))
-    if not tasks:
-        raise VeoError(
-            "SUBMIT_OUTCOME_UNKNOWN",
-            "the service accepted the submit but its answer names no task ID for every shot; the job may "
-            "exist and credits may be spent, so it was not sent again",
-            EXIT_FAILURE,
-            [short_repr(answer, 500)],
-            hint="check your jobs at https://nanophoto.ai before submitting again",
-        )
-    job_id = new_job_id(submitted, tasks[0].task_id)
-    job = Job(
-        job_id=job_id,
-        base_url=base_url,
-        resolution=args.resolution,
-        submitted_at=utc_iso(submitted),
-        tasks=tasks,
-        shots=[shot.to_api() for shot in shots],
-        last_response=answer,
-        job_file=os.path.abspath(args.job_file) if args.job_file else os.path.join(jobs_dir(rt), job_id + ".json"),
-    )
-    job.status = job_status(job.tasks)
 
     def announce() -> None:
         """Save the record first, then tell: the task IDs on stdout and stderr."""
