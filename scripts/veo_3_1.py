@@ -1088,12 +1088,10 @@ class HeldInterrupts:
         self.caught = True
 
     def __enter__(self) -> HeldInterrupts:
+        """Stand in for the handlers of SIGINT and SIGTERM (main thread only)."""
         import signal
 
-        for name in ("SIGINT", "SIGTERM"):
-            signum = getattr(signal, name, None)
-            if signum is None:  # pragma: no cover - Windows has no SIGTERM to catch
-                continue
+        for signum in (signal.SIGINT, signal.SIGTERM):
             try:
                 handler = signal.getsignal(signum)
                 if handler is not signal.SIG_IGN:  # an ignored signal stays ignored
@@ -1104,6 +1102,7 @@ class HeldInterrupts:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
+        """Put the handlers back."""
         import signal
 
         for signum, handler in self.previous.items():
