@@ -556,6 +556,8 @@ def parse_task_ids(raw: Any) -> List[Task]:
 
 def check_base_url(url: str) -> str:
     """The API origin without a trailing slash; http only for loopback hosts."""
+    if url.strip().rstrip("/") == DEFAULT_BASE_URL:
+        return DEFAULT_BASE_URL  # known good; spares a dry run the import of urllib.parse
     from urllib.parse import urlsplit
 
     hint = "use https://nanophoto.ai (the default), or http://127.0.0.1:PORT for a local fake"
@@ -2730,6 +2732,20 @@ STATUS_EXAMPLES = """examples:
 """
 
 
+def terminal_columns() -> int:
+    """The width for --help: $COLUMNS, else the terminal's, else 80 (as shutil.get_terminal_size)."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0 and sys.__stdout__ is not None:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):  # not a terminal, or a stream without a descriptor
+            columns = 0
+    return columns if columns > 0 else 80
+
+
 def build_parser(prog: str = SKILL_NAME) -> argparse.ArgumentParser:
     """The command line: submit and status, with the published flags and what the spec adds.
 
@@ -2737,8 +2753,15 @@ def build_parser(prog: str = SKILL_NAME) -> argparse.ArgumentParser:
     """
     import argparse
 
+    # Left to itself argparse imports shutil (~2 ms at every start) to learn this width.
+    width = terminal_columns() - 2
+
     class Parser(argparse.ArgumentParser):
         """An ArgumentParser whose errors are VeoErrors (exit 2, JSON on stdout)."""
+
+        def __init__(self, **kwargs: Any) -> None:
+            layout = kwargs.pop("formatter_class", argparse.HelpFormatter)
+            super().__init__(formatter_class=lambda prog: layout(prog, width=width), **kwargs)
 
         def error(self, message: str) -> Any:
             raise usage_error(message, "see %s --help" % self.prog)
@@ -2853,6 +2876,9 @@ def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
             args = build_parser(rt.program).parse_args(argv)
         except SystemExit as done:  # --help and --version
             return int(done.code or 0) if isinstance(done.code, int) or done.code is None else EXIT_USAGE
+        # A run that sends nothing has nothing to keep, and need not import signal.
+        if not ((args.command == "submit" and args.dry_run) or (args.command == "status" and args.list)):
+            treat_sigterm_as_ctrl_c()
         session = Session(args, rt, reporter, output)
         if args.command == "submit":
             return cmd_submit(args, session)
@@ -2868,8 +2894,8 @@ def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
         return EXIT_INTERRUPTED
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """The program: returns an exit status; Ctrl-C and SIGTERM keep the job record."""
+def treat_sigterm_as_ctrl_c() -> None:
+    """Make SIGTERM (what a killed agent tool call sends) stop us as Ctrl-C does: record kept, exit 130."""
     import signal
 
     def terminate(signum: int, frame: Any) -> None:
@@ -2879,6 +2905,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         signal.signal(signal.SIGTERM, terminate)
     except (ValueError, OSError, AttributeError):  # pragma: no cover - not the main thread, or no SIGTERM
         pass
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The program: returns an exit status; Ctrl-C and SIGTERM keep the job record."""
     rt = default_runtime()
     try:
         return run(argv, rt)

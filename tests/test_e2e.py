@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 import tempfile
 import unittest
 from typing import Any, Dict, List, Optional
 
 from fake_nanophoto import FakeNanoPhoto, video_sha256
-from helpers import SHOT, run_cli
+from helpers import SCRIPT, SHOT, run_cli
 
 KEY = "sk-e2e-secret-key-0042"
 FAST = ["--poll-interval", "0.05", "--timeout", "5"]
@@ -314,6 +316,38 @@ class Flows(EndToEnd):
         self.assertIn("examples:", self.run_cli("submit", "--help").stdout)
         self.assertIn("--list", self.run_cli("status", "--help").stdout)
         self.assertRegex(self.run_cli("--version").stdout, r"^veo-3-1 \d+\.\d+\.\d+\n$")
+
+
+class StartUp(unittest.TestCase):
+    """--help and --dry-run start about as fast as the interpreter: they import only what they use."""
+
+    HEAVY = {
+        "urllib.request", "http.client", "ssl", "email", "socket", "urllib.parse", "ipaddress",
+        "concurrent.futures", "threading", "difflib", "hashlib", "tempfile", "signal", "shutil", "typing",
+    }  # fmt: skip
+
+    def imported(self, *args: str) -> set:  # type: ignore[type-arg]
+        # -S: what site and .pth files import is the machine's, not ours.
+        done = subprocess.run(
+            [sys.executable, "-S", "-X", "importtime", SCRIPT, *args], capture_output=True, text=True, timeout=60
+        )
+        self.assertEqual(done.returncode, 0, done.stderr)
+        names = {
+            line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")
+        }
+        self.assertIn("argparse", names)  # the measurement itself works
+        return names
+
+    def test_help_imports_nothing_heavy(self) -> None:
+        self.assertEqual(self.imported("submit", "--help") & self.HEAVY, set())
+
+    def test_a_dry_run_imports_nothing_heavy(self) -> None:
+        self.assertEqual(self.imported("submit", "--prompt", "a fox", "--dry-run") & self.HEAVY, set())
+        with_images = self.imported(
+            "submit", "--prompt", "a fox", "--generation-type", "REFERENCE_2_VIDEO",
+            "--image-url", "https://example.com/fox.png", "--dry-run",
+        )  # fmt: skip
+        self.assertEqual(with_images & self.HEAVY, {"urllib.parse", "ipaddress"})  # needed to check the URL
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import select
+import struct
 import subprocess
 import sys
 import unittest
@@ -58,10 +59,14 @@ class Terminal(unittest.TestCase):
         self.addCleanup(shutil.rmtree, self.tmp)
 
     def run_in_pty(
-        self, *args: str, env: Optional[Dict[str, str]] = None, stdout_tty: bool = True
+        self, *args: str, env: Optional[Dict[str, str]] = None, stdout_tty: bool = True, columns: int = 80
     ) -> Tuple[int, str, str]:  # type: ignore[assignment]
         """Run the script with stderr (and stdout) on a pseudo-terminal; return (status, terminal, piped stdout)."""
+        import fcntl  # POSIX only, as openpty is
+        import termios
+
         master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("NANOPHOTO_", "VEO_3_1_"))}
         full_env.pop("NO_COLOR", None)
         full_env.update(
@@ -167,6 +172,14 @@ class Terminal(unittest.TestCase):
         self.assertEqual(status, 0)
         self.assertTrue(all(line.startswith('{"stage":') for line in piped.splitlines()), piped)
         self.assertIn("1/1 done", terminal)
+
+    def test_help_fits_the_terminal_or_columns(self) -> None:
+        narrow = self.run_in_pty("submit", "--help", columns=60, env={"COLUMNS": ""})[1]
+        wide = self.run_in_pty("submit", "--help", columns=200, env={"COLUMNS": ""})[1]
+        self.assertIn("poll until every shot is completed or failed", wide)
+        self.assertNotIn("poll until every shot is completed or failed", narrow)  # wrapped to fit
+        # Piped, $COLUMNS decides (as with any argparse program).
+        self.assertEqual(self.run_in_pty("submit", "--help", stdout_tty=False, env={"COLUMNS": "60"})[2], narrow)
 
     def test_errors_read_error_then_hint(self) -> None:
         status, terminal, _ = self.run_in_pty("submit", "--prompt", "fox", env={"NANOPHOTO_API_KEY": ""})
