@@ -35,15 +35,20 @@ PUBLISHED_IMPORTS = "import argparse, json, os, sys, time, urllib.error, urllib.
 Row = Tuple[str, str, str, str, str]  # what, figure, baseline, ratio, goal
 
 
-def best_time(command: Sequence[str], runs: int, env: Optional[Dict[str, str]] = None) -> float:
-    """The median wall time of a command over `runs` runs (after one warm-up)."""
-    times = []
+def median_times(commands: Dict[str, Tuple[Sequence[str], Dict[str, str]]], runs: int) -> Dict[str, float]:
+    """The median wall time of each command over `runs` rounds (after one warm-up round).
+
+    The commands take turns within each round, so a change in the machine's load while
+    measuring falls on the baseline and on what is compared with it alike.
+    """
+    times: Dict[str, List[float]] = {name: [] for name in commands}
     for attempt in range(runs + 1):
-        started = time.perf_counter()
-        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
-        if attempt:
-            times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for name, (command, env) in commands.items():
+            started = time.perf_counter()
+            subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
+            if attempt:
+                times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def clean_env(**extra: str) -> Dict[str, str]:
@@ -57,21 +62,29 @@ def bench_startup(quick: bool) -> List[Row]:
     """--help and --dry-run against the bare interpreter and the published script's imports."""
     runs = 7 if quick else 25
     env = clean_env()
-    bare = best_time([PY, "-S", "-c", "pass"], runs, env)
-    imports = best_time([PY, "-S", "-c", PUBLISHED_IMPORTS], runs, env)
-    dry = best_time([PY, "-S", SCRIPT, "submit", "--prompt", "a fox", "--dry-run"], runs, env)
-    helped = best_time([PY, "-S", SCRIPT, "--help"], runs, env)
-    # Any argparse CLI that prints JSON pays for these two; with the compile, the least a direct run costs.
-    least = best_time([PY, "-S", "-c", "import argparse, json"], runs, env)
-    with_dataclasses = best_time([PY, "-S", "-c", "import argparse, json, dataclasses"], runs, env)
     # What `pip install` users run: the module is imported, so its bytecode is cached.
     as_module = "import sys; sys.path.insert(0, %r); import veo_3_1; sys.exit(veo_3_1.main(sys.argv[1:]))" % (
         os.path.dirname(SCRIPT)
     )
+    dry_run = ["submit", "--prompt", "a fox", "--dry-run"]
     with tempfile.TemporaryDirectory() as cache:
         cached_env = dict(env, PYTHONPYCACHEPREFIX=cache)  # pip compiles at install; let Python cache here
         cached_env.pop("PYTHONDONTWRITEBYTECODE", None)
-        installed = best_time([PY, "-S", "-c", as_module, "submit", "--prompt", "a fox", "--dry-run"], runs, cached_env)
+        timings = median_times(
+            {
+                "bare": ([PY, "-S", "-c", "pass"], env),
+                "imports": ([PY, "-S", "-c", PUBLISHED_IMPORTS], env),
+                "dry": ([PY, "-S", SCRIPT, *dry_run], env),
+                "helped": ([PY, "-S", SCRIPT, "--help"], env),
+                # Any argparse CLI that prints JSON pays for these two; with the compile, the least a direct run costs.
+                "least": ([PY, "-S", "-c", "import argparse, json"], env),
+                "with_dataclasses": ([PY, "-S", "-c", "import argparse, json, dataclasses"], env),
+                "installed": ([PY, "-S", "-c", as_module, *dry_run], cached_env),
+            },
+            runs,
+        )
+    bare, imports, dry, helped = timings["bare"], timings["imports"], timings["dry"], timings["helped"]
+    least, with_dataclasses, installed = timings["least"], timings["with_dataclasses"], timings["installed"]
     compile_time = min(timed(lambda: compile(open(SCRIPT, encoding="utf-8").read(), SCRIPT, "exec")) for _ in range(5))
     ratio = (dry - bare) / (imports - bare)
     return [
@@ -366,13 +379,15 @@ def bench_parallel(tmp: str) -> Row:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer runs (CI)")
+    parser.add_argument("--startup", action="store_true", help="only the start-up rows (to compare Pythons)")
     args = parser.parse_args(argv)
     rows: List[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         rows += bench_startup(args.quick)
-        rows += bench_agent_bytes(tmp)
-        rows += bench_polling(tmp)
-        rows += bench_downloads(tmp, args.quick)
+        if not args.startup:
+            rows += bench_agent_bytes(tmp)
+            rows += bench_polling(tmp)
+            rows += bench_downloads(tmp, args.quick)
     print(
         "Machine: %s, %s %s, %d cores, Python %s%s"
         % (
