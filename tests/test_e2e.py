@@ -308,6 +308,28 @@ class Flows(EndToEnd):
                 )
                 self.assertEqual(leftovers, [])
 
+    def test_sigterm_mid_follow_keeps_the_job_and_exits_130(self) -> None:
+        # What an agent's tool call sends when it is killed.
+        self.fake.polls_per_shot = 10_000
+        process = subprocess.Popen(
+            [sys.executable, SCRIPT, "submit", "--prompt", "fox", "--follow", "--json-only", *FAST],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, **self.env),
+            cwd=self.tmp,
+        )
+        assert process.stderr is not None
+        first = process.stderr.readline()  # "submitted job ...": the job exists, following has begun
+        process.terminate()
+        out, err = process.communicate(timeout=30)
+        self.assertEqual(process.returncode, 130, first + err)
+        result = json.loads(out)
+        self.assertEqual(result["status"], "processing")
+        self.assertIn("status --job %s --follow" % result["jobId"], err)
+        with open(result["jobFile"]) as handle:
+            self.assertEqual(json.load(handle)["tasks"][0]["taskId"], result["shots"][0]["taskId"])
+
     def test_help_and_version(self) -> None:
         for command in (["--help"], ["submit", "--help"], ["status", "--help"]):
             done = self.run_cli(*command)
