@@ -130,6 +130,8 @@ SERVICE_ERROR_HINTS = {
     "TASK_NOT_FOUND": "check the task IDs; tasks of another account are not visible",
 }
 
+WAITING_FOR_THE_ANSWER = "waiting for the service's answer, so that the job is not lost (Ctrl-C again stops at once)"
+
 # ---- Errors ----
 
 
@@ -1077,38 +1079,65 @@ def program_invocation(argv0: str) -> str:
 
 
 class HeldInterrupts:
-    """The first Ctrl-C or SIGTERM waits while the finished job's result is written; a second one does not."""
+    """While held, the first Ctrl-C or SIGTERM waits (it is noted in `caught`); a second one does not.
 
-    def __init__(self) -> None:
+    Used where stopping would lose something the user paid for: while a submit is in flight and
+    its job not yet recorded, and while a finished job's result is written.
+    """
+
+    def __init__(self, on_hold: Callable[[], None] = lambda: None) -> None:
+        self.on_hold = on_hold
         self.previous: Dict[int, Any] = {}
         self.caught = False
+        self.holding = True
 
     def hold(self, signum: int, frame: Any) -> None:
-        """The stand-in handler: the run is ending anyway, unless the user insists (stdout may be stuck)."""
-        if self.caught:
+        """The stand-in handler: wait, unless the user insists (stdout may be stuck) or nothing is at stake."""
+        if self.caught or not self.holding:
             raise KeyboardInterrupt
         self.caught = True
+        try:
+            self.on_hold()
+        except RuntimeError:  # stderr was mid-write when the signal came: the note is not worth an error
+            pass
 
-    def __enter__(self) -> HeldInterrupts:
+    def start(self) -> HeldInterrupts:
         """Stand in for the handlers of SIGINT and SIGTERM (main thread only)."""
         import signal
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             try:
                 handler = signal.getsignal(signum)
-                if handler is not signal.SIG_IGN:  # an ignored signal stays ignored
+                if handler is not signal.SIG_IGN and signum not in self.previous:  # an ignored signal stays ignored
                     signal.signal(signum, self.hold)
                     self.previous[signum] = handler if handler is not None else signal.SIG_DFL
             except (ValueError, OSError):  # pragma: no cover - not the main thread: nothing to hold
                 pass
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
-        """Put the handlers back."""
+    def stop(self) -> None:
+        """Put the handlers back (again is harmless)."""
         import signal
 
-        for signum, handler in self.previous.items():
+        while self.previous:
+            signum, handler = self.previous.popitem()
             signal.signal(signum, handler)
+
+    def wait_released(self, sleep: Callable[[float], None], seconds: float) -> None:
+        """Sleep with Ctrl-C let through: a back-off, when nothing is in flight."""
+        self.holding = False
+        try:
+            sleep(seconds)
+        finally:
+            self.holding = True
+
+    def __enter__(self) -> HeldInterrupts:
+        """start()."""
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        """stop()."""
+        self.stop()
 
 
 def openclaw_config_path(environ: Mapping[str, str], home: str) -> str:
@@ -1445,8 +1474,20 @@ class ApiClient:
         self.log("POST %s -> %d, %d bytes (%.2f s)" % (path, reply.status, len(reply.body), self.rt.clock() - started))
         return reply
 
-    def call(self, path: str, payload: Dict[str, Any], *, spends: bool, deadline: Optional[float]) -> Any:
-        """POST with retries; `spends` marks generate, resent only when surely not taken."""
+    def call(
+        self,
+        path: str,
+        payload: Dict[str, Any],
+        *,
+        spends: bool,
+        deadline: Optional[float],
+        guard: Optional[HeldInterrupts] = None,
+    ) -> Any:
+        """POST with retries; `spends` marks generate, resent only when surely not taken.
+
+        With a `guard` (generate), a Ctrl-C held while a request was in flight, or pressed during
+        a back-off, stops before the next try.
+        """
         attempt = 0
         while True:
             try:
@@ -1463,9 +1504,17 @@ class ApiClient:
                     raise
                 if attempt >= self.max_retries:
                     raise exhausted(err, attempt)
+                if guard is not None and guard.caught:
+                    raise stopped_before_resending(err)
                 wait = self.retry_wait(err, attempt, deadline)
                 self.note("%s; retrying in %.1f s (%d of %d)" % (err.message, wait, attempt + 1, self.max_retries))
-                self.rt.sleep(wait)
+                if guard is None:
+                    self.rt.sleep(wait)
+                else:
+                    try:
+                        guard.wait_released(self.rt.sleep, wait)
+                    except KeyboardInterrupt:
+                        raise stopped_before_resending(err)
                 attempt += 1
 
     def retry_wait(self, err: VeoError, attempt: int, deadline: Optional[float]) -> float:
@@ -1489,10 +1538,10 @@ class ApiClient:
             raise err
         return wait
 
-    def generate(self, shots: Sequence[Shot], resolution: str) -> Any:
+    def generate(self, shots: Sequence[Shot], resolution: str, guard: Optional[HeldInterrupts] = None) -> Any:
         """POST generate: spends credits."""
         body = {"shots": [shot.to_api() for shot in shots], "resolution": resolution}
-        return self.call(GENERATE_PATH, body, spends=True, deadline=None)
+        return self.call(GENERATE_PATH, body, spends=True, deadline=None, guard=guard)
 
     def check_status(self, tasks: Sequence[Task], resolution: str, deadline: Optional[float]) -> Any:
         """POST check-status for every task at once (one batched request)."""
@@ -1512,6 +1561,18 @@ def outcome_unknown(err: VeoError) -> VeoError:
         EXIT_FAILURE,
         details,
         hint="check your jobs at https://nanophoto.ai before submitting again, to avoid paying twice",
+        http_status=err.http_status,
+    )
+
+
+def stopped_before_resending(err: VeoError) -> VeoError:
+    """Ctrl-C between tries of a submit: every try was surely not taken, so nothing was spent."""
+    return VeoError(
+        err.code,
+        "interrupted before the submit was sent again (%s); it was not taken, so nothing was spent" % err.message,
+        EXIT_INTERRUPTED,
+        err.details,
+        hint="run the same command again when you want the job",
         http_status=err.http_status,
     )
 
@@ -2411,34 +2472,45 @@ def cmd_submit(args: argparse.Namespace, session: Session) -> int:
         return EXIT_OK
     client = make_client(args, session, base_url)
     submitted = rt.wall()
+    # From the moment generate may leave until the job is recorded and told, a first Ctrl-C or
+    # SIGTERM waits for the answer, so the job cannot be lost; a second one stops at once.
+    guard = HeldInterrupts(on_hold=lambda: reporter.write(WAITING_FOR_THE_ANSWER)).start()
     try:
-        answer = client.generate(shots, args.resolution)
-        job = job_from_generate_answer(answer, shots, args, base_url, submitted, rt)
-    except KeyboardInterrupt:
-        raise VeoError(
-            "SUBMIT_OUTCOME_UNKNOWN",
-            "interrupted while submitting; the job may exist and credits may be spent",
-            EXIT_INTERRUPTED,
-            hint="check your jobs at https://nanophoto.ai before submitting again, to avoid paying twice",
-        )
+        try:
+            answer = client.generate(shots, args.resolution, guard)
+            job = job_from_generate_answer(answer, shots, args, base_url, submitted, rt)
+        except KeyboardInterrupt:
+            raise VeoError(
+                "SUBMIT_OUTCOME_UNKNOWN",
+                "interrupted while submitting; the job may exist and credits may be spent",
+                EXIT_INTERRUPTED,
+                hint="check your jobs at https://nanophoto.ai before submitting again, to avoid paying twice",
+            )
 
-    def announce() -> None:
-        """Save the record first, then tell: the task IDs on stdout and stderr."""
-        session.save(job)
-        stage = {"jobId": job.job_id, "jobFile": job.job_file, "response": answer}
-        stage["shots"] = [{"shotId": t.shot_id, "taskId": t.task_id} for t in job.tasks]
-        session.output.stage("submitted", stage)
-        reporter.info(
-            "submitted job %s: %d shot(s) at %s, %d s of video, %d credits"
-            % (job.job_id, estimate.shots, args.resolution, estimate.seconds, estimate.credits)
-        )
-        reporter.info("tasks: " + ", ".join("%s=%s" % (t.shot_id, t.task_id) for t in job.tasks))
-        if job.job_file:
-            reporter.info("job record: %s" % job.job_file)
-        if not args.follow:
-            reporter.info("follow it with: %s" % session.resume_command(job))
+        def announce() -> None:
+            """Save the record first, then tell: the task IDs on stdout and stderr; then stop holding Ctrl-C."""
+            try:
+                session.save(job)
+                stage = {"jobId": job.job_id, "jobFile": job.job_file, "response": answer}
+                stage["shots"] = [{"shotId": t.shot_id, "taskId": t.task_id} for t in job.tasks]
+                session.output.stage("submitted", stage)
+                reporter.info(
+                    "submitted job %s: %d shot(s) at %s, %d s of video, %d credits"
+                    % (job.job_id, estimate.shots, args.resolution, estimate.seconds, estimate.credits)
+                )
+                reporter.info("tasks: " + ", ".join("%s=%s" % (t.shot_id, t.task_id) for t in job.tasks))
+                if job.job_file:
+                    reporter.info("job record: %s" % job.job_file)
+                if not args.follow:
+                    reporter.info("follow it with: %s" % session.resume_command(job))
+            finally:
+                guard.stop()
+            if guard.caught:
+                raise KeyboardInterrupt  # held until the job was kept; run_job says how to resume
 
-    return run_job(job, client, session, one_off=not args.follow, before=announce)
+        return run_job(job, client, session, one_off=not args.follow, before=announce)
+    finally:
+        guard.stop()
 
 
 def find_record_for_tasks(tasks: Sequence[Task], rt: Runtime) -> Optional[Job]:

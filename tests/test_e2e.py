@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 from typing import Any, Dict, List, Optional
 
@@ -257,13 +259,6 @@ class Flows(EndToEnd):
             self.assertNotIn(KEY, handle.read())
 
     def test_a_real_sigint_at_any_moment_keeps_the_job(self) -> None:
-        import signal
-        import subprocess
-        import sys
-        import time
-
-        from helpers import SCRIPT
-
         self.fake.polls_per_shot = 4
         env = dict(os.environ, **self.env)
         for delay in (0.0, 0.05, 0.12, 0.2, 0.3):
@@ -330,6 +325,29 @@ class Flows(EndToEnd):
         with open(result["jobFile"]) as handle:
             self.assertEqual(json.load(handle)["tasks"][0]["taskId"], result["shots"][0]["taskId"])
 
+    def test_ctrl_c_while_the_submit_is_in_flight_keeps_the_job(self) -> None:
+        self.fake.add_fault("generate", "slow", seconds=1.0)  # the job is made, the answer is late
+        process = subprocess.Popen(
+            [sys.executable, SCRIPT, "submit", "--prompt", "fox", "--follow", *FAST],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, **self.env),
+            cwd=self.tmp,
+        )
+        deadline = time.monotonic() + 30
+        while not self.fake.requests and time.monotonic() < deadline:  # until the submit has arrived
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+        self.assertEqual(process.returncode, 130, err)
+        self.assertIn("waiting for the service's answer, so that the job is not lost", err)
+        stages = [json.loads(line) for line in out.splitlines()]
+        self.assertEqual([stage["stage"] for stage in stages], ["submitted", "result"])
+        self.assertIn("Resume with: python3 %s status --job %s --follow" % (SCRIPT, stages[0]["jobId"]), err)
+        self.assertTrue(os.path.exists(stages[0]["jobFile"]))
+        self.assertEqual([r.path for r in self.fake.requests], ["/api/veo-3/generate"])  # stopped: no polling
+
     def test_help_and_version(self) -> None:
         for command in (["--help"], ["submit", "--help"], ["status", "--help"]):
             done = self.run_cli(*command)
@@ -349,16 +367,16 @@ class StartUp(unittest.TestCase):
     }  # fmt: skip
 
     def imported(self, *args: str) -> set:  # type: ignore[type-arg]
+        """The modules a run imports, beyond what argparse, json and dataclasses import on this Python."""
+        ours = self.modules(SCRIPT, *args)
+        self.assertIn("argparse", ours)  # the measurement itself works
+        return ours - self.modules("-c", "import argparse, json, dataclasses")
+
+    def modules(self, *args: str) -> set:  # type: ignore[type-arg]
         # -S: what site and .pth files import is the machine's, not ours.
-        done = subprocess.run(
-            [sys.executable, "-S", "-X", "importtime", SCRIPT, *args], capture_output=True, text=True, timeout=60
-        )
+        done = subprocess.run([sys.executable, "-S", "-X", "importtime", *args], capture_output=True, text=True)
         self.assertEqual(done.returncode, 0, done.stderr)
-        names = {
-            line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")
-        }
-        self.assertIn("argparse", names)  # the measurement itself works
-        return names
+        return {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
 
     def test_help_imports_nothing_heavy(self) -> None:
         self.assertEqual(self.imported("submit", "--help") & self.HEAVY, set())

@@ -415,6 +415,64 @@ class Interrupt(MachineTest):
         self.assertNotIn("Traceback", machine.err())
         self.assertIs(signal.getsignal(signal.SIGINT), signal.default_int_handler)
 
+    def pressing_ctrl_c(self, machine, presses: int = 1) -> None:  # type: ignore[no-untyped-def]
+        """Make the user press Ctrl-C (a real SIGINT) as each API request goes out."""
+        import signal
+
+        opener = machine.rt.api_open
+
+        def pressed(request, timeout):  # type: ignore[no-untyped-def]
+            for _ in range(presses):
+                signal.raise_signal(signal.SIGINT)
+            return opener(request, timeout)
+
+        machine.rt.api_open = pressed
+
+    def test_ctrl_c_while_the_submit_is_in_flight_waits_for_the_job(self) -> None:
+        import signal
+
+        machine = self.machine(generated("t1"))
+        self.pressing_ctrl_c(machine)
+        self.assertEqual(machine.run("submit", "--shots-json", shots_json(), "--follow"), 130)
+        self.assertIn("waiting for the service's answer, so that the job is not lost", machine.err())
+        lines = machine.lines()
+        self.assertEqual([line["stage"] for line in lines], ["submitted", "result"])
+        self.assertEqual(lines[0]["shots"], [{"shotId": "shot-1", "taskId": "t1"}])
+        self.assertIn("Resume with: veo_3_1.py status --job %s --follow" % lines[0]["jobId"], machine.err())
+        with open(lines[-1]["result"]["jobFile"]) as handle:
+            self.assertEqual(json.load(handle)["tasks"][0]["taskId"], "t1")
+        self.assertEqual(machine.opener.paths(), ["api/veo-3/generate"])  # it stopped: no polling
+        self.assertIs(signal.getsignal(signal.SIGINT), signal.default_int_handler)
+
+    def test_ctrl_c_twice_while_the_submit_is_in_flight_stops_at_once(self) -> None:
+        import signal
+
+        machine = self.machine(generated("t1"))
+        self.pressing_ctrl_c(machine, presses=2)
+        self.assertEqual(machine.run("submit", "--shots-json", shots_json(), "--json-only"), 130)
+        self.assertEqual(machine.document()["error"]["code"], "SUBMIT_OUTCOME_UNKNOWN")
+        self.assertIn("the job may exist", machine.err())
+        self.assertIs(signal.getsignal(signal.SIGINT), signal.default_int_handler)
+
+    def test_ctrl_c_between_tries_of_a_refused_submit_sends_no_more(self) -> None:
+        import signal
+
+        # Pressed while a try was in flight that came back 429 (surely not taken): no retry.
+        machine = self.machine((429, {"errorCode": "API_KEY_RATE_LIMIT_EXCEEDED"}), generated("t1"))
+        self.pressing_ctrl_c(machine)
+        self.assertEqual(machine.run("submit", "--shots-json", shots_json(), "--json-only"), 130)
+        self.assertEqual(len(machine.opener.requests), 1)
+        self.assertIn("nothing was spent", machine.document()["error"]["message"])
+        # Pressed during the back-off before a retry: it stops at once, and sends nothing more.
+        machine = self.machine((429, {"errorCode": "API_KEY_RATE_LIMIT_EXCEEDED"}), generated("t1"))
+        machine.rt.sleep = lambda seconds: signal.raise_signal(signal.SIGINT)
+        self.assertEqual(machine.run("submit", "--shots-json", shots_json(), "--json-only"), 130)
+        self.assertEqual(len(machine.opener.requests), 1)
+        error = machine.document()["error"]
+        self.assertEqual(error["code"], "API_KEY_RATE_LIMIT_EXCEEDED")
+        self.assertIn("interrupted before the submit was sent again", error["message"])
+        self.assertIs(signal.getsignal(signal.SIGINT), signal.default_int_handler)
+
     def test_ctrl_c_before_any_job(self) -> None:
         machine = self.machine(KeyboardInterrupt())
         self.assertEqual(machine.run("submit", "--shots-json", shots_json()), 130)
