@@ -2433,6 +2433,24 @@ def job_from_generate_answer(
     return job
 
 
+def record_and_tell(job: Job, answer: Any, estimate: Estimate, session: Session) -> None:
+    """Save the record first, then tell: the task IDs on stdout and stderr."""
+    args, reporter = session.args, session.reporter
+    session.save(job)
+    stage = {"jobId": job.job_id, "jobFile": job.job_file, "response": answer}
+    stage["shots"] = [{"shotId": t.shot_id, "taskId": t.task_id} for t in job.tasks]
+    session.output.stage("submitted", stage)
+    reporter.info(
+        "submitted job %s: %d shot(s) at %s, %d s of video, %d credits"
+        % (job.job_id, estimate.shots, args.resolution, estimate.seconds, estimate.credits)
+    )
+    reporter.info("tasks: " + ", ".join("%s=%s" % (t.shot_id, t.task_id) for t in job.tasks))
+    if job.job_file:
+        reporter.info("job record: %s" % job.job_file)
+    if not args.follow:
+        reporter.info("follow it with: %s" % session.resume_command(job))
+
+
 def cmd_submit(args: argparse.Namespace, session: Session) -> int:
     """submit: validate, (dry run or) send generate, write the record, follow when asked."""
     rt, reporter = session.rt, session.reporter
@@ -2488,25 +2506,13 @@ def cmd_submit(args: argparse.Namespace, session: Session) -> int:
             )
 
         def announce() -> None:
-            """Save the record first, then tell: the task IDs on stdout and stderr; then stop holding Ctrl-C."""
+            """Record and tell the job; a Ctrl-C held until now stops the run here (run_job says how to resume)."""
             try:
-                session.save(job)
-                stage = {"jobId": job.job_id, "jobFile": job.job_file, "response": answer}
-                stage["shots"] = [{"shotId": t.shot_id, "taskId": t.task_id} for t in job.tasks]
-                session.output.stage("submitted", stage)
-                reporter.info(
-                    "submitted job %s: %d shot(s) at %s, %d s of video, %d credits"
-                    % (job.job_id, estimate.shots, args.resolution, estimate.seconds, estimate.credits)
-                )
-                reporter.info("tasks: " + ", ".join("%s=%s" % (t.shot_id, t.task_id) for t in job.tasks))
-                if job.job_file:
-                    reporter.info("job record: %s" % job.job_file)
-                if not args.follow:
-                    reporter.info("follow it with: %s" % session.resume_command(job))
+                record_and_tell(job, answer, estimate, session)
             finally:
                 guard.stop()
             if guard.caught:
-                raise KeyboardInterrupt  # held until the job was kept; run_job says how to resume
+                raise KeyboardInterrupt
 
         return run_job(job, client, session, one_off=not args.follow, before=announce)
     finally:
