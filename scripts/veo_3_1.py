@@ -130,8 +130,6 @@ SERVICE_ERROR_HINTS = {
     "TASK_NOT_FOUND": "check the task IDs; tasks of another account are not visible",
 }
 
-WAITING_FOR_THE_ANSWER = "waiting for the service's answer, so that the job is not lost (Ctrl-C again stops at once)"
-
 # ---- Errors ----
 
 
@@ -2492,7 +2490,8 @@ def cmd_submit(args: argparse.Namespace, session: Session) -> int:
     submitted = rt.wall()
     # From the moment generate may leave until the job is recorded and told, a first Ctrl-C or
     # SIGTERM waits for the answer, so the job cannot be lost; a second one stops at once.
-    guard = HeldInterrupts(on_hold=lambda: reporter.write(WAITING_FOR_THE_ANSWER)).start()
+    waiting = "waiting for the service's answer, so that the job is not lost (Ctrl-C again stops at once)"
+    guard = HeldInterrupts(on_hold=lambda: reporter.write(waiting)).start()
     try:
         try:
             answer = client.generate(shots, args.resolution, guard)
