@@ -364,13 +364,14 @@ class StartUp(unittest.TestCase):
     HEAVY = {
         "urllib.request", "http.client", "ssl", "email", "socket", "urllib.parse", "ipaddress",
         "concurrent.futures", "threading", "difflib", "hashlib", "tempfile", "signal", "shutil", "typing",
+        "dataclasses", "inspect",
     }  # fmt: skip
 
     def imported(self, *args: str) -> set:  # type: ignore[type-arg]
-        """The modules a run imports, beyond what argparse, json and dataclasses import on this Python."""
+        """The modules a run imports, beyond what argparse and json import on this Python."""
         ours = self.modules(SCRIPT, *args)
         self.assertIn("argparse", ours)  # the measurement itself works
-        return ours - self.modules("-c", "import argparse, json, dataclasses")
+        return ours - self.modules("-c", "import argparse, json")
 
     def modules(self, *args: str) -> set:  # type: ignore[type-arg]
         # -S: what site and .pth files import is the machine's, not ours.
