@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from dataclasses import dataclass, field
     from typing import IO, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 else:
-    # `dataclasses` imports `inspect` (and with it ast, dis, tokenize): 8-12 ms at every
+    # `dataclasses` imports `inspect` (and with it ast, dis, tokenize): 5-12 ms at every
     # start, and decorating our records costs 3 ms more; together a fifth of a dry run.
     # The records need only the __init__, __repr__ and __eq__ that @dataclass writes, so
     # these few lines make the same; the type checker reads the real decorator above, and

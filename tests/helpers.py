@@ -22,7 +22,7 @@ if HERE not in sys.path:
 
 
 def load_script() -> Any:
-    """Import scripts/veo_3_1.py by path, registered as veo_3_1 (as real dataclasses would need, were it to use them)."""
+    """Import scripts/veo_3_1.py by path, registered as veo_3_1 (inspect and dataclasses find classes by module name)."""
     if "veo_3_1" in sys.modules:
         return sys.modules["veo_3_1"]
     spec = importlib.util.spec_from_file_location("veo_3_1", SCRIPT)
