@@ -1,125 +1,46 @@
 #!/usr/bin/env python3
-"""veo-3-1: make videos with NanoPhoto.AI's Veo 3.1 API, from a terminal or an agent.
+"""veo-3-1: make videos with NanoPhoto.AI's Veo 3.1 API, from a terminal, a script or an agent.
 
 Usage:
     veo_3_1.py submit --prompt "a red fox in snow" --follow --download videos/
-    veo_3_1.py submit --shots-json '[{"prompt": "...", "generationType": "TEXT_2_VIDEO",
-                                      "aspectRatio": "16:9"}]' --follow --json-only
     veo_3_1.py submit --shots-file shots.json --dry-run
-    veo_3_1.py status --job <jobId or path> --follow --download videos/
-    veo_3_1.py status --last | --list | --task-ids-json '[{"shotId": ..., "taskId": ...}]'
+    veo_3_1.py status --job <jobId> --follow --download videos/
+    veo_3_1.py status --last | --list | --task-ids-json '[{"shotId": "shot-1", "taskId": "..."}]'
 
-stdout carries only JSON (NDJSON stages, or one document with --json-only; a table for
-people when stdout is a terminal); stderr carries people's text and `MEDIA:<path>` lines.
+stdout carries only JSON: one object per line, each with a "stage", or a single document with
+--json-only (alias --json); a table instead when stdout is a terminal. stderr carries people's
+text, and a line MEDIA:<absolute path> for each saved video. What the program promises is in
+README.md and references/. Standard library only; CPython 3.8 to 3.13.
 
 Exit status:
-    0    success (submitted; status read; with --follow every shot completed and saved)
-    1    one or more shots failed (result status "failed" or "partial")
-    2    bad invocation or bad shots (nothing sent), or the service refused the input
-    3    no API key, or the service refused it (LOGIN_REQUIRED)
-    4    INSUFFICIENT_CREDITS
-    5    still rate-limited after every retry
-    6    --max-wait ran out; the job goes on and can be resumed
-    7    network, server or download failure; unexpected answer; submit outcome unknown
-    8    TASK_NOT_FOUND
-    130  interrupted; the job record is saved and the resume command printed
-
-The contract is ../shared/spec/cli.md; the service as known is references/api.md.
-Standard library only; CPython 3.8 to 3.13.
+  0    done: submitted; status read; with --follow every shot completed (and saved)
+  1    one or more shots failed (result status "failed" or "partial")
+  2    bad invocation or bad shots (nothing was sent), or the service refused the input
+  3    no usable API key, or the service refused it (LOGIN_REQUIRED)
+  4    INSUFFICIENT_CREDITS
+  5    still rate-limited after every retry
+  6    --max-wait ran out; the job goes on: run the printed resume command
+  7    network, server or download failure; an unexpected answer; a submit whose outcome
+       is unknown (SUBMIT_OUTCOME_UNKNOWN: check your jobs before submitting again)
+  8    TASK_NOT_FOUND
+  130  interrupted (Ctrl-C or SIGTERM); the job record is kept and the resume command printed
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 
-# typing costs ~5 ms at every start and only the type checker needs it (annotations are
-# strings here); mypy treats any name TYPE_CHECKING as true.
-TYPE_CHECKING = False
+TYPE_CHECKING = False  # typing costs ~5 ms at every start; only the type checker reads it
 if TYPE_CHECKING:  # pragma: no cover
-    import argparse
-    from concurrent.futures import Future, ThreadPoolExecutor
-    from dataclasses import dataclass, field
-    from typing import IO, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
-else:
-    # `dataclasses` imports `inspect` (and with it ast, dis, tokenize): 5-12 ms at every
-    # start, and decorating our records costs 3 ms more; together a fifth of a dry run.
-    # The records need only the __init__, __repr__ and __eq__ that @dataclass writes, so
-    # these few lines make the same; the type checker reads the real decorator above, and
-    # tests/test_records.py holds this one to its behaviour. To go back, import them above.
+    import threading
+    from typing import IO, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
-    _NO_DEFAULT = object()
-
-    class _Field:
-        """A field's default, as given to field()."""
-
-        def __init__(self, default: Any, default_factory: Any) -> None:
-            self.default = default
-            self.default_factory = default_factory
-
-    def field(*, default: Any = _NO_DEFAULT, default_factory: Any = _NO_DEFAULT) -> Any:
-        """dataclasses.field(), for the two arguments the records use."""
-        return _Field(default, default_factory)
-
-    def dataclass(cls: Any) -> Any:
-        """dataclasses.dataclass(), without options: __init__, __repr__ and __eq__ from the fields."""
-        names = list(cls.__annotations__)
-        defaults: Dict[str, Any] = {}  # a _Field when the default comes from a factory
-        for name in names:
-            value = cls.__dict__.get(name, _NO_DEFAULT)
-            if isinstance(value, _Field) and value.default_factory is not _NO_DEFAULT:
-                defaults[name] = value
-                delattr(cls, name)
-                continue
-            if isinstance(value, _Field):
-                value = value.default
-                setattr(cls, name, value)
-            if isinstance(value, (list, dict, set)):
-                raise ValueError("mutable default %s for field %s: use default_factory" % (type(value), name))
-            if value is not _NO_DEFAULT:
-                defaults[name] = value
-            elif defaults:
-                raise TypeError("non-default argument %r follows default argument" % name)
-
-        def init(self: Any, *args: Any, **kwargs: Any) -> None:
-            """Set each field from the arguments, else its default or its factory."""
-            if len(args) > len(names):
-                raise TypeError("%s() takes %d arguments but %d were given" % (cls.__name__, len(names), len(args)))
-            values = dict(zip(names, args))
-            for name, value in kwargs.items():
-                if name not in names:
-                    raise TypeError("%s() got an unexpected keyword argument %r" % (cls.__name__, name))
-                if name in values:
-                    raise TypeError("%s() got multiple values for argument %r" % (cls.__name__, name))
-                values[name] = value
-            for name in names:
-                if name in values:
-                    value = values[name]
-                elif name not in defaults:
-                    raise TypeError("%s() missing required argument: %r" % (cls.__name__, name))
-                elif isinstance(defaults[name], _Field):
-                    value = defaults[name].default_factory()
-                else:
-                    value = defaults[name]
-                setattr(self, name, value)
-
-        def represent(self: Any) -> str:
-            """Class(field=value, ...)."""
-            return "%s(%s)" % (cls.__qualname__, ", ".join("%s=%r" % (name, getattr(self, name)) for name in names))
-
-        def equals(self: Any, other: Any) -> Any:
-            """Equal when of the same class with equal fields."""
-            if other.__class__ is not self.__class__:
-                return NotImplemented
-            return tuple(getattr(self, name) for name in names) == tuple(getattr(other, name) for name in names)
-
-        cls.__init__, cls.__repr__, cls.__eq__, cls.__hash__ = init, represent, equals, None
-        return cls
-
-
-__version__ = "1.0.0"
+__version__ = "1.1.0"
 
 # ---- Constants: the API's facts in one place ----
 
@@ -127,22 +48,17 @@ DEFAULT_BASE_URL = "https://nanophoto.ai"
 GENERATE_PATH = "/api/veo-3/generate"
 CHECK_STATUS_PATH = "/api/veo-3/check-status"
 API_KEYS_PAGE = "https://nanophoto.ai/settings/apikeys"
+JOBS_PAGE = "https://nanophoto.ai"
 SKILL_NAME = "veo-3-1"
 ENV_API_KEY = "NANOPHOTO_API_KEY"
 ENV_BASE_URL = "NANOPHOTO_BASE_URL"
-
 # Headers the published script sends; the live service is known to accept these.
 DEFAULT_USER_AGENT = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
 )
 SITE_ORIGIN = "https://nanophoto.ai"
 
-# generationType -> (fewest, most) imageUrls
-GENERATION_TYPES: Dict[str, Tuple[int, int]] = {
-    "TEXT_2_VIDEO": (0, 0),
-    "FIRST_AND_LAST_FRAMES_2_VIDEO": (1, 2),
-    "REFERENCE_2_VIDEO": (1, 3),
-}
+GENERATION_TYPES = {"TEXT_2_VIDEO": (0, 0), "FIRST_AND_LAST_FRAMES_2_VIDEO": (1, 2), "REFERENCE_2_VIDEO": (1, 3)}
 ASPECT_RATIOS = ("16:9", "9:16")
 RESOLUTIONS = ("720p", "1080p", "4k")
 CREDITS_PER_SHOT = {"720p": 10, "1080p": 14, "4k": 30}
@@ -157,35 +73,28 @@ FINISHED_WORDS = frozenset({"completed", "succeeded", "success", "done"})
 FAILED_WORDS = frozenset({"failed", "error", "cancelled", "canceled"})
 VIDEO_URL_KEYS = ("videoUrl", "video_url", "url")
 SHOT_ERROR_KEYS = ("error", "errorMessage", "message")
+TASK_ID_KEYS = ("taskId", "task_id")
+SHOT_ID_KEYS = ("shotId", "shot_id", "id")
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".webm")
 
-# Timing defaults (seconds), as published, plus what the spec adds.
 DEFAULT_POLL_INTERVAL = 8.0
 DEFAULT_MAX_WAIT = 1800.0
-MAX_WAIT_PER_SHOT = 300.0
+MAX_WAIT_PER_SHOT = 300.0  # shots run one after another, 2-5 minutes each
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_MAX_RETRIES = 5
+DEFAULT_DOWNLOAD_WORKERS = 4
 ONE_OFF_RETRY_AFTER_CAP = 120.0
-MIN_SECRET_LENGTH = 6
-LONGEST_SECONDS = 7 * 24 * 3600.0
+LONGEST_SECONDS = 7 * 24 * 3600.0  # a bigger socket timeout overflows
+MIN_SECRET_LENGTH = 6  # hiding a shorter "key" would mangle ordinary words, not protect anything
 MAX_API_BODY = 8 * 1024 * 1024
+MAX_JSON_DEPTH = 64
 MAX_CONFIG_BYTES = 1024 * 1024
 DOWNLOAD_CHUNK = 256 * 1024
 DOWNLOAD_TRIES = 4
 DOWNLOAD_REDIRECTS = 5
-DEFAULT_DOWNLOAD_WORKERS = 4
 
-# Exit statuses (the table in the module docstring).
-EXIT_OK = 0
-EXIT_GENERATION_FAILED = 1
-EXIT_USAGE = 2
-EXIT_AUTH = 3
-EXIT_CREDITS = 4
-EXIT_RATE_LIMITED = 5
-EXIT_TIMEOUT = 6
-EXIT_FAILURE = 7
-EXIT_NOT_FOUND = 8
-EXIT_INTERRUPTED = 130
+EXIT_OK, EXIT_GENERATION_FAILED, EXIT_USAGE, EXIT_AUTH, EXIT_CREDITS = 0, 1, 2, 3, 4
+EXIT_RATE_LIMITED, EXIT_TIMEOUT, EXIT_FAILURE, EXIT_NOT_FOUND, EXIT_INTERRUPTED = 5, 6, 7, 8, 130
 
 SERVICE_ERROR_EXITS = {
     "LOGIN_REQUIRED": EXIT_AUTH,
@@ -204,6 +113,7 @@ SERVICE_ERROR_HINTS = {
     "API_KEY_RATE_LIMIT_EXCEEDED": "wait a minute, then run the same command again",
     "TASK_NOT_FOUND": "check the task IDs; tasks of another account are not visible",
 }
+PAY_TWICE_HINT = "check your jobs at %s before submitting again, to avoid paying twice" % JOBS_PAGE
 
 # ---- Errors ----
 
@@ -220,33 +130,16 @@ class VeoError(Exception):
         *,
         hint: str = "",
         http_status: Optional[int] = None,
-        retryable: bool = False,
-        delivered: Optional[bool] = None,
-        retry_after: Optional[float] = None,
     ) -> None:
         super().__init__(message)
-        self.code = code
-        self.message = message
-        self.exit_status = exit_status
+        self.code, self.message, self.exit_status, self.hint = code, message, exit_status, hint
         self.details: List[Any] = list(details or [])
-        self.hint = hint
         self.http_status = http_status
-        # Transport facts the retry policy reads; never shown to the user as such.
-        self.retryable = retryable
-        self.delivered = delivered
-        self.retry_after = retry_after
 
     def to_json(self) -> Dict[str, Any]:
         """The error object of the output contract."""
-        return {
-            "status": "error",
-            "error": {
-                "code": self.code,
-                "message": self.message,
-                "httpStatus": self.http_status,
-                "details": self.details,
-            },
-        }
+        error = {"code": self.code, "message": self.message, "httpStatus": self.http_status, "details": self.details}
+        return {"status": "error", "error": error}
 
 
 def usage_error(message: str, hint: str = "") -> VeoError:
@@ -254,12 +147,12 @@ def usage_error(message: str, hint: str = "") -> VeoError:
     return VeoError("INVALID_ARGUMENTS", message, EXIT_USAGE, hint=hint)
 
 
-# ---- Pure logic: data ----
+# ---- Records ----
 
 
 @dataclass
 class Shot:
-    """One shot as it will be sent (unknown keys kept in `extra`)."""
+    """One shot as it will be sent (keys the API does not publish kept in `extra`)."""
 
     id: str
     prompt: str
@@ -270,16 +163,22 @@ class Shot:
 
     def to_api(self) -> Dict[str, Any]:
         """The shot as the API's JSON."""
-        body: Dict[str, Any] = {
-            "id": self.id,
-            "prompt": self.prompt,
-            "generationType": self.generation_type,
-            "aspectRatio": self.aspect_ratio,
-        }
+        body: Dict[str, Any] = {"id": self.id, "prompt": self.prompt, "generationType": self.generation_type}
+        body["aspectRatio"] = self.aspect_ratio
         if self.image_urls or self.generation_type != "TEXT_2_VIDEO":
             body["imageUrls"] = list(self.image_urls)
-        body.update(self.extra)
-        return body
+        return dict(body, **self.extra)
+
+
+@dataclass
+class Video:
+    """A video of the job: its link, the file this job claimed for it, and whether it is saved there."""
+
+    url: Optional[str] = None
+    file: Optional[str] = None  # absolute; claimed, and saved once sha256 is set
+    size: Optional[int] = None
+    sha256: Optional[str] = None
+    error: Optional[str] = None  # why it could not be saved
 
 
 @dataclass
@@ -288,16 +187,12 @@ class Task:
 
     shot_id: str
     task_id: str
-    status: str = "processing"  # processing | completed | failed (our reading)
-    raw_status: str = ""  # the service's own word, for display
-    video_url: Optional[str] = None
+    status: str = "processing"  # processing | completed | failed (our reading of the service's word)
+    raw_status: str = ""  # the service's own word, for people
     error: Optional[str] = None
     finished_at: Optional[str] = None
     elapsed_seconds: Optional[float] = None
-    file: Optional[str] = None
-    size: Optional[int] = None
-    sha256: Optional[str] = None
-    download_error: Optional[str] = None
+    video: Video = field(default_factory=Video)
 
     @property
     def finished(self) -> bool:
@@ -307,58 +202,161 @@ class Task:
 
 @dataclass
 class Job:
-    """A submitted job: what the job record holds."""
+    """A job: what its record holds."""
 
     job_id: str
     base_url: str
     resolution: str
     submitted_at: str
-    tasks: List[Task]
+    tasks: List[Task] = field(default_factory=list)
     shots: List[Dict[str, Any]] = field(default_factory=list)
-    job_file: Optional[str] = None
-    status: str = "processing"
+    job_file: str = ""  # "" until the job is known to exist (status --task-ids-json: the service answered)
+    status: str = "processing"  # submitting | unknown (the submit's answer never came) | as job_status()
     finished_at: Optional[str] = None
-    video_url: Optional[str] = None
-    file: Optional[str] = None
-    size: Optional[int] = None
-    sha256: Optional[str] = None
-    download_error: Optional[str] = None
+    combined: Video = field(default_factory=Video)
+    error: Optional[str] = None  # why the submit's outcome is unknown, or why shots have no task
     last_response: Any = None
+
+    def videos(self) -> List[Tuple[str, Video]]:
+        """Each video with the name its file starts from: the shots', then the combined one."""
+        return [(task.shot_id, task.video) for task in self.tasks] + [(self.job_id, self.combined)]
 
 
 @dataclass
-class Estimate:
-    """What a job will cost."""
+class Options:
+    """How a run behaves, worked out from the command line at the edge; the core never reads argparse."""
 
-    shots: int
-    seconds: int
-    credits: int
+    follow: bool = False
+    json_only: bool = False
+    quiet: bool = False
+    verbose: bool = False
+    download: Optional[str] = None  # an absolute folder
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    max_wait: Optional[float] = None  # None: 1800 s, or 300 s a shot
+    timeout: float = DEFAULT_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+    user_agent: str = DEFAULT_USER_AGENT
+    download_workers: int = DEFAULT_DOWNLOAD_WORKERS
+    resume_flags: List[str] = field(default_factory=list)  # this run's flags that a resume command repeats
 
-    def to_json(self) -> Dict[str, int]:
-        """The estimate object of the dry run."""
-        return {"shots": self.shots, "seconds": self.seconds, "credits": self.credits}
+
+# ---- Pure logic: JSON and text in and out ----
+
+_SECRETS: List[str] = []  # every form the API key takes in text, longest first
 
 
-# ---- Pure logic: parsing input ----
+def keep_secret(key: str) -> None:
+    """Hide this key from now on: plain, JSON-escaped, URL-encoded and repr'd, wherever text leaves the program."""
+    from urllib.parse import quote
+
+    forms = {key, json.dumps(key)[1:-1], quote(key, safe=""), repr(key)[1:-1]}
+    _SECRETS[:] = sorted((form for form in forms if len(form) >= MIN_SECRET_LENGTH), key=len, reverse=True)
 
 
-def parse_json_text(text: str, what: str, hint: str) -> Any:
-    """Parse JSON given by the user, or raise a clear error naming where."""
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise VeoError("INVALID_ARGUMENTS", "%s is nested too deeply" % what, EXIT_USAGE, hint=hint)
-    except ValueError as exc:  # JSONDecodeError, and ints too long to convert
-        raise VeoError("INVALID_ARGUMENTS", "%s is not valid JSON: %s" % (what, exc), EXIT_USAGE, hint=hint)
+def redact(text: str) -> str:
+    """Text with the key, in any of its forms, replaced by ***."""
+    for secret in _SECRETS:
+        text = text.replace(secret, "***")
+    return text
+
+
+def redact_json(value: Any) -> Any:
+    """A JSON value with the key hidden inside every string, so that the document stays valid JSON."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [redact_json(item) for item in value]
+    if isinstance(value, dict):
+        return {redact(str(key)): redact_json(item) for key, item in value.items()}
+    return value
+
+
+def clean_line(text: str, limit: int = 300) -> str:
+    """Text from outside made safe to show: the key hidden first, then one printable line, then cut to length."""
+    text = "".join(ch if ch.isprintable() else " " for ch in redact(text))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def dump_json(value: Any, indent: Optional[int] = None) -> str:
+    """A JSON document as this program prints and stores it: strict, ASCII, without the key."""
+    return json.dumps(redact_json(value), allow_nan=False, ensure_ascii=True, indent=indent, separators=(",", ":"))
 
 
 def short_repr(value: Any, limit: int = 60) -> str:
     """A value as a short, printable, one-line string for messages."""
     try:
-        text = json.dumps(value, ensure_ascii=True)
+        text = json.dumps(value, ensure_ascii=True, allow_nan=False)
     except (TypeError, ValueError, RecursionError):
         text = repr(type(value))
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return clean_line(text, limit)
+
+
+def too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when a JSON value nests deeper than `limit` levels."""
+    level: List[Any] = [value]
+    for _ in range(limit + 1):
+        level = [
+            v
+            for item in level
+            if isinstance(item, (list, dict))
+            for v in (item.values() if isinstance(item, dict) else item)
+        ]
+        if not level:
+            return False
+    return True
+
+
+def load_user_json(text: str, what: str, hint: str) -> Any:
+    """JSON the user gave: strict (no NaN, Infinity or overflowing numbers), at most 64 levels deep."""
+
+    def refuse(word: str) -> Any:
+        raise ValueError("%s is not a JSON number" % word)
+
+    def finite(digits: str) -> float:
+        number = float(digits)
+        if number - number != 0:  # inf
+            raise ValueError("%s is too large a number" % digits)
+        return number
+
+    try:
+        value = json.loads(text, parse_constant=refuse, parse_float=finite)
+        deep = too_deep(value)
+    except RecursionError:
+        deep = True
+    except ValueError as exc:  # JSONDecodeError, the two above, and integers too long to convert
+        raise VeoError(
+            "INVALID_ARGUMENTS", "%s is not valid JSON: %s" % (what, clean_line(str(exc))), EXIT_USAGE, hint=hint
+        )
+    if deep:
+        raise VeoError(
+            "INVALID_ARGUMENTS", "%s is nested more than %d levels deep" % (what, MAX_JSON_DEPTH), EXIT_USAGE, hint=hint
+        )
+    return value
+
+
+def parse_answer(body: bytes) -> Any:
+    """A service answer: NaN, Infinity and overflowing numbers read as null, nesting past 64 levels cut off.
+
+    Raises ValueError when the body is not JSON.
+    """
+
+    def finite(digits: str) -> Optional[float]:
+        number = float(digits)
+        return number if number - number == 0 else None
+
+    def pruned(value: Any, depth: int) -> Any:
+        if not isinstance(value, (list, dict)):
+            return value
+        if depth >= MAX_JSON_DEPTH:
+            return "(nested too deeply)"
+        if isinstance(value, list):
+            return [pruned(item, depth + 1) for item in value]
+        return {key: pruned(item, depth + 1) for key, item in value.items()}
+
+    try:
+        return pruned(json.loads(body.decode("utf-8"), parse_constant=lambda word: None, parse_float=finite), 0)
+    except RecursionError:
+        raise ValueError("nested too deeply")
 
 
 def json_type_name(value: Any) -> str:
@@ -367,18 +365,35 @@ def json_type_name(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
+    names = ((str, "a string"), ((int, float), "a number"), (list, "an array"), (dict, "an object"))
+    return next((name for kind, name in names if isinstance(value, kind)), type(value).__name__)
+
+
+def unsendable_text(value: Any) -> Optional[str]:
+    """Why a JSON value cannot be sent as text (a NUL, or bytes that were not UTF-8), or None."""
     if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__  # pragma: no cover - json gives no other types
+        if "\x00" in value:
+            return "contains a NUL byte"
+        if any("\ud800" <= ch <= "\udfff" for ch in value):
+            return "is not valid UTF-8 text"
+        return None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        problem = unsendable_text(key) if isinstance(key, str) else None
+        problem = problem or unsendable_text(item)
+        if problem:
+            return problem
+    return None
 
 
-def close_match(word: str, candidates: Iterable[str]) -> Optional[str]:
+def header_problem(value: str) -> Optional[str]:
+    """Why a text cannot be sent as an HTTP header value (line breaks, control characters, not Latin-1), or None."""
+    if any(not (" " <= ch <= "~" or "\xa0" <= ch <= "\xff") for ch in value):
+        return "contains a line break, a control character or a character HTTP headers cannot carry"
+    return None
+
+
+def close_match(word: str, candidates: Sequence[str]) -> Optional[str]:
     """The candidate a misspelt key most likely meant, or None."""
     import difflib  # only when a key is unknown
 
@@ -387,12 +402,12 @@ def close_match(word: str, candidates: Iterable[str]) -> Optional[str]:
         # The answers say shotId, so a shot's own id is often written that way.
         return text[4:] if text.startswith("shot") and len(text) > 4 else text
 
-    pool = list(candidates)
-    for candidate in pool:
-        if folded(candidate) == folded(word):
-            return candidate
-    found = difflib.get_close_matches(word, pool, n=1, cutoff=0.75)
+    same = [candidate for candidate in candidates if folded(candidate) == folded(word)]
+    found = same or difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.75)
     return found[0] if found else None
+
+
+# ---- Pure logic: checking what will be sent ----
 
 
 def is_loopback_host(host: str) -> bool:
@@ -405,13 +420,27 @@ def is_loopback_host(host: str) -> bool:
     return host in ("::1", "0:0:0:0:0:0:0:1")
 
 
+def host_problem(host: str) -> Optional[str]:
+    """Why a host name cannot be used in a URL (empty labels, spaces, other characters), or None."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return None
+    except ValueError:
+        pass
+    labels = host.rstrip(".").split(".")
+    allowed = set("abcdefghijklmnopqrstuvwxyz0123456789-")
+    if not host or any(not label or len(label) > 63 or set(label.lower()) - allowed for label in labels):
+        return "is not a valid host name"
+    return None
+
+
 def public_host_problem(host: str) -> Optional[str]:
     """Why an image host is not public, or None when it may be."""
-    import ipaddress  # only when there are image URLs
+    import ipaddress
 
     host = host.strip("[]").lower().rstrip(".")
-    if not host:
-        return "has no host"
     if is_loopback_host(host):
         return "points at this machine (%s)" % host
     if host.endswith((".local", ".internal", ".lan", ".home.arpa")) or ("." not in host and ":" not in host):
@@ -438,8 +467,8 @@ def image_url_problem(url: Any) -> Optional[str]:
     shown = short_repr(url)
     if url.startswith("data:"):
         return "%s is a data: URI; the service needs a public http(s) URL" % shown[:30]
-    if "\x00" in url or any(ch.isspace() for ch in url):
-        return "%s contains spaces or control characters" % shown
+    if unsendable_text(url) or any(ch.isspace() or not ch.isprintable() for ch in url):
+        return "%s contains spaces, control characters or bytes that are not UTF-8" % shown
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -449,10 +478,36 @@ def image_url_problem(url: Any) -> Optional[str]:
         if parts.scheme in ("", "file") or len(parts.scheme) == 1:  # "C:\..." too
             return "%s is a local path; upload the image and give its public URL" % shown
         return "%s is not an http(s) URL" % shown
-    problem = public_host_problem(host)
-    if problem:
-        return "%s %s; the service can only fetch public URLs" % (shown, problem)
-    return None
+    problem = host_problem(host) if host else "has no host"
+    problem = problem or public_host_problem(host)
+    return "%s %s; the service can only fetch public URLs" % (shown, problem) if problem else None
+
+
+def check_base_url(url: str) -> str:
+    """The API origin without a trailing slash: https, or http to a loopback host; else a usage error."""
+    url = url.strip().rstrip("/")
+    if url == DEFAULT_BASE_URL:
+        return url  # known good; spares a dry run the import of urllib.parse
+    from urllib.parse import urlsplit
+
+    shown = short_repr(url)
+    hint = "use https://nanophoto.ai (the default), or http://127.0.0.1:PORT for a local fake"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise usage_error("the base URL %s is not a valid URL" % shown, hint)
+    if parts.scheme not in ("http", "https") or not host or any(not "!" <= ch <= "~" for ch in url):
+        raise usage_error("the base URL %s must be an http(s) URL with a host, without spaces" % shown, hint)
+    if host_problem(host) or parts.query or parts.fragment or parts.username or parts.password:
+        raise usage_error("the base URL %s must be an origin: a valid host, no query, fragment or user" % shown, hint)
+    if parts.scheme == "http" and not is_loopback_host(host):
+        raise usage_error(
+            "the base URL %s uses http:// for a host that is not this machine; the key would travel in clear" % shown,
+            hint,
+        )
+    return url
 
 
 def shot_label(index: int, shot_id: Optional[str]) -> str:
@@ -460,25 +515,14 @@ def shot_label(index: int, shot_id: Optional[str]) -> str:
     return "shots[%d] (%s)" % (index, shot_id) if shot_id else "shots[%d]" % index
 
 
-def text_problem(value: str, what: str) -> Optional[str]:
-    """Why a text field cannot be sent, or None."""
-    if "\x00" in value:
-        return "%s contains a NUL byte" % what
-    return None
-
-
 def validate_shots(raw: Any, resolution: str) -> Tuple[List[Shot], List[str]]:
-    """Check shots against every published rule; return them and warnings, or raise.
-
-    All problems are collected and raised at once as INVALID_SHOTS (exit 2).
-    """
+    """Check shots against every published rule; return them and warnings, or raise INVALID_SHOTS with every problem."""
     problems: List[str] = []
     warnings: List[str] = []
     if isinstance(raw, dict) and "shots" in raw:
         raw = raw["shots"]
     if not isinstance(raw, list):
-        problems.append("shots must be a JSON array of shot objects, got %s" % json_type_name(raw))
-        raise invalid_shots(problems)
+        raise invalid_shots(["shots must be a JSON array of shot objects, got %s" % json_type_name(raw)])
     if not raw:
         problems.append("at least 1 shot is needed, got 0")
     elif len(raw) > MAX_SHOTS:
@@ -486,19 +530,17 @@ def validate_shots(raw: Any, resolution: str) -> Tuple[List[Shot], List[str]]:
     if resolution in SINGLE_SHOT_RESOLUTIONS and len(raw) > 1:
         problems.append("%s is for single-shot jobs only, got %d shots; use 720p or one shot" % (resolution, len(raw)))
     shots: List[Shot] = []
-    seen_ids: Dict[str, int] = {}
+    seen: Dict[str, int] = {}
     for index, item in enumerate(raw[: MAX_SHOTS + 1]):
         shot = validate_one_shot(index, item, problems, warnings)
-        if shot is None:
-            continue
-        if shot.id in seen_ids:
+        if shot is not None and shot.id in seen:
             problems.append(
                 "%s: id %s is used by shots[%d] too; ids must be unique"
-                % (shot_label(index, shot.id), short_repr(shot.id), seen_ids[shot.id])
+                % (shot_label(index, shot.id), short_repr(shot.id), seen[shot.id])
             )
-        else:
-            seen_ids[shot.id] = index
-        shots.append(shot)
+        elif shot is not None:
+            seen[shot.id] = index
+            shots.append(shot)
     if problems:
         raise invalid_shots(problems, warnings)
     return shots, warnings
@@ -506,69 +548,50 @@ def validate_shots(raw: Any, resolution: str) -> Tuple[List[Shot], List[str]]:
 
 def invalid_shots(problems: List[str], warnings: Sequence[str] = ()) -> VeoError:
     """The INVALID_SHOTS error carrying every problem found (and, in its hint, the unknown keys)."""
-    count = len(problems)
-    first = problems[0]
-    message = first if count == 1 else "%s (and %d more problem%s)" % (first, count - 1, "s" * (count > 2))
+    more = len(problems) - 1
+    message = problems[0] + (" (and %d more problem%s)" % (more, "s" * (more > 1)) if more else "")
     hint = "fix the shots as listed, then run again; nothing was sent"
-    if warnings:
-        # An unknown key is often the mistake behind the problems (shotId for id, say).
+    if warnings:  # an unknown key is often the mistake behind the problems (shotId for id, say)
         hint += "; note: " + "; ".join(warnings[:3]) + ("; ..." if len(warnings) > 3 else "")
     return VeoError("INVALID_SHOTS", message, EXIT_USAGE, problems, hint=hint)
 
 
 def validate_one_shot(index: int, item: Any, problems: List[str], warnings: List[str]) -> Optional[Shot]:
-    """Check one shot, appending problems and warnings; the Shot when it can be built."""
+    """Check one shot, appending problems and warnings; the Shot when it is good."""
     if not isinstance(item, dict):
         problems.append("%s: each shot must be an object, got %s" % (shot_label(index, None), json_type_name(item)))
         return None
     before = len(problems)
-    raw_id = item.get("id")
-    shot_id = "shot-%d" % (index + 1)
-    if "id" in item:
-        if not isinstance(raw_id, str) or not raw_id.strip():
-            problems.append("%s: id must be a non-blank string, got %s" % (shot_label(index, None), short_repr(raw_id)))
-        elif len(raw_id) > MAX_SHOT_ID_LENGTH or any(ord(ch) < 32 for ch in raw_id):
-            problems.append(
-                "%s: id must be at most %d printable characters" % (shot_label(index, None), MAX_SHOT_ID_LENGTH)
-            )
-        else:
-            shot_id = raw_id
+    shot_id = item.get("id", "shot-%d" % (index + 1))
+    if not isinstance(shot_id, str) or not shot_id.strip():
+        problems.append("%s: id must be a non-blank string, got %s" % (shot_label(index, None), short_repr(shot_id)))
+        shot_id = None
+    elif len(shot_id) > MAX_SHOT_ID_LENGTH or not shot_id.isprintable():
+        problems.append(
+            "%s: id must be at most %d printable characters" % (shot_label(index, None), MAX_SHOT_ID_LENGTH)
+        )
+        shot_id = None
     label = shot_label(index, shot_id)
     unknown = [key for key in item if key not in SHOT_KEYS]
     missing = [key for key in REQUIRED_SHOT_KEYS if key not in item]
     for key in missing:
-        guess = close_match(key, [str(k) for k in unknown])
-        if guess is not None:
-            problems.append("%s: %s is missing; did you mean %s instead of %s?" % (label, key, key, short_repr(guess)))
-        else:
-            problems.append("%s: %s is missing" % (label, key))
+        guess = close_match(key, unknown)
+        also = "; did you mean %s instead of %s?" % (key, short_repr(guess)) if guess else ""
+        problems.append("%s: %s is missing%s" % (label, key, also))
     for key in unknown:
         if close_match(key, missing) is None:
             guess = close_match(key, SHOT_KEYS)
             also = " (did you mean %s?)" % guess if guess else ""
             warnings.append("%s: unknown key %s is passed on as it is%s" % (label, short_repr(key), also))
     prompt = item.get("prompt")
-    if "prompt" in item:
-        if not isinstance(prompt, str) or not prompt.strip():
-            problems.append("%s: prompt must be a non-blank string, got %s" % (label, short_repr(prompt)))
-        else:
-            problem = text_problem(prompt, "prompt")
-            if problem:
-                problems.append("%s: %s" % (label, problem))
-    generation_type = item.get("generationType")
-    if "generationType" in item and generation_type not in GENERATION_TYPES:
-        problems.append(
-            "%s: generationType must be one of %s, got %s"
-            % (label, ", ".join(GENERATION_TYPES), short_repr(generation_type))
-        )
-    aspect_ratio = item.get("aspectRatio")
-    if "aspectRatio" in item and aspect_ratio not in ASPECT_RATIOS:
-        problems.append(
-            "%s: aspectRatio must be one of %s, got %s" % (label, ", ".join(ASPECT_RATIOS), short_repr(aspect_ratio))
-        )
-    image_urls = item.get("imageUrls", [])
-    if image_urls is None:
-        image_urls = []
+    if "prompt" in item and (not isinstance(prompt, str) or not prompt.strip()):
+        problems.append("%s: prompt must be a non-blank string, got %s" % (label, short_repr(prompt)))
+    for key, choices in (("generationType", tuple(GENERATION_TYPES)), ("aspectRatio", ASPECT_RATIOS)):
+        if key in item and not (isinstance(item[key], str) and item[key] in choices):
+            problems.append(
+                "%s: %s must be one of %s, got %s" % (label, key, ", ".join(choices), short_repr(item[key]))
+            )
+    image_urls = item.get("imageUrls") or []
     if not isinstance(image_urls, list):
         problems.append("%s: imageUrls must be an array of URLs, got %s" % (label, json_type_name(image_urls)))
         image_urls = []
@@ -576,83 +599,71 @@ def validate_one_shot(index: int, item: Any, problems: List[str], warnings: List
         problem = image_url_problem(url)
         if problem:
             problems.append("%s: imageUrls[%d] %s" % (label, position, problem))
-    if isinstance(generation_type, str) and generation_type in GENERATION_TYPES:
-        fewest, most = GENERATION_TYPES[generation_type]
-        count = len(image_urls)
-        if not fewest <= count <= most:
+    kind = item.get("generationType")
+    if isinstance(kind, str) and kind in GENERATION_TYPES:
+        fewest, most = GENERATION_TYPES[kind]
+        if not fewest <= len(image_urls) <= most:
             wanted = "no imageUrls" if most == 0 else "%d-%d imageUrls" % (fewest, most)
-            problems.append("%s: %s takes %s, got %d" % (label, generation_type, wanted, count))
-    if len(problems) > before:
+            problems.append("%s: %s takes %s, got %d" % (label, kind, wanted, len(image_urls)))
+    for key, value in item.items():
+        text = unsendable_text(key) or unsendable_text(value)
+        if text and key not in ("id", "imageUrls"):
+            problems.append("%s: %s %s" % (label, clean_line(key, 40), text))
+    if len(problems) > before or shot_id is None:
         return None
     extra = {key: value for key, value in item.items() if key not in SHOT_KEYS}
-    return Shot(shot_id, str(prompt), str(generation_type), str(aspect_ratio), list(image_urls), extra)
+    return Shot(shot_id, str(prompt), str(kind), str(item["aspectRatio"]), list(image_urls), extra)
 
 
-def estimate_job(shot_count: int, resolution: str) -> Estimate:
-    """Shots, seconds of video and credits a job costs."""
-    return Estimate(shot_count, shot_count * SECONDS_PER_SHOT, shot_count * CREDITS_PER_SHOT[resolution])
+def estimate(shot_count: int, resolution: str) -> Dict[str, int]:
+    """The estimate object: shots, seconds of video, credits."""
+    return {
+        "shots": shot_count,
+        "seconds": shot_count * SECONDS_PER_SHOT,
+        "credits": shot_count * CREDITS_PER_SHOT[resolution],
+    }
 
 
 def default_max_wait(shot_count: int) -> float:
-    """1800 s, or 300 s per shot when that is more (shots run one after another)."""
+    """1800 s, or 300 s a shot when that is more (shots run one after another)."""
     return max(DEFAULT_MAX_WAIT, MAX_WAIT_PER_SHOT * shot_count)
 
 
+def id_text(value: Any) -> Optional[str]:
+    """An id as text: a non-blank printable string, or a whole number written as one; else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**30:
+        value = str(value)
+    if (
+        isinstance(value, str)
+        and value.strip()
+        and value.isprintable()
+        and len(value) <= 500
+        and not unsendable_text(value)
+    ):
+        return value
+    return None
+
+
 def parse_task_ids(raw: Any) -> List[Task]:
-    """Read --task-ids-json: [{shotId, taskId}] (or bare task ID strings)."""
+    """Read --task-ids-json: [{shotId, taskId}] (or bare task ID strings), or a usage error."""
     if isinstance(raw, dict) and "taskIds" in raw:
         raw = raw["taskIds"]
     hint = 'give a JSON array such as \'[{"shotId": "shot-1", "taskId": "task_abc123"}]\''
-    if not isinstance(raw, list) or not raw:
-        raise usage_error("--task-ids-json must be a non-empty JSON array, got %s" % short_repr(raw), hint)
-    if len(raw) > 100:
-        raise usage_error("--task-ids-json holds %d tasks; at most 100 are checked at once" % len(raw), hint)
+    if not isinstance(raw, list) or not 1 <= len(raw) <= 100:
+        raise usage_error("--task-ids-json must be a JSON array of 1 to 100 tasks, got %s" % short_repr(raw), hint)
     tasks: List[Task] = []
     problems: List[str] = []
     for index, item in enumerate(raw):
-        if isinstance(item, str):
-            item = {"taskId": item}
-        if not isinstance(item, dict):
-            problems.append("taskIds[%d] must be an object, got %s" % (index, json_type_name(item)))
-            continue
-        task_id = item.get("taskId", item.get("task_id"))
-        shot_id = item.get("shotId", item.get("shot_id", "shot-%d" % (index + 1)))
-        if not isinstance(task_id, str) or not task_id.strip() or "\x00" in task_id:
-            problems.append("taskIds[%d]: taskId must be a non-blank string, got %s" % (index, short_repr(task_id)))
-            continue
-        if not isinstance(shot_id, str) or not shot_id.strip() or "\x00" in shot_id:
-            problems.append("taskIds[%d]: shotId must be a non-blank string, got %s" % (index, short_repr(shot_id)))
-            continue
-        tasks.append(Task(shot_id=shot_id, task_id=task_id))
+        item = item if isinstance(item, dict) else {"taskId": item}
+        task_id = id_text(first_field(item, TASK_ID_KEYS))
+        shot_id = id_text(first_field(item, SHOT_ID_KEYS[:2]) or "shot-%d" % (index + 1))
+        if task_id is None or shot_id is None:
+            problems.append("taskIds[%d] needs a taskId and shotId of text, got %s" % (index, short_repr(raw[index])))
+        elif task_id not in [task.task_id for task in tasks]:
+            tasks.append(Task(shot_id, task_id))
     if problems:
         raise VeoError("INVALID_ARGUMENTS", "; ".join(problems[:3]), EXIT_USAGE, problems, hint=hint)
     return tasks
-
-
-def check_base_url(url: str) -> str:
-    """The API origin without a trailing slash; http only for loopback hosts."""
-    if url.strip().rstrip("/") == DEFAULT_BASE_URL:
-        return DEFAULT_BASE_URL  # known good; spares a dry run the import of urllib.parse
-    from urllib.parse import urlsplit
-
-    hint = "use https://nanophoto.ai (the default), or http://127.0.0.1:PORT for a local fake"
-    try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname or ""
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        raise usage_error("the base URL %s is not a valid URL" % short_repr(url), hint)
-    if parts.scheme not in ("http", "https") or not host:
-        raise usage_error("the base URL %s must be an http(s) URL with a host" % short_repr(url), hint)
-    if parts.scheme == "http" and not is_loopback_host(host):
-        raise usage_error(
-            "the base URL %s uses http:// for a host that is not this machine; the key would travel in clear"
-            % short_repr(url),
-            hint,
-        )
-    if parts.query or parts.fragment or parts.username:
-        raise usage_error("the base URL %s must not carry a query, fragment or user" % short_repr(url), hint)
-    return url.strip().rstrip("/")
 
 
 # ---- Pure logic: reading the service's answers ----
@@ -660,42 +671,51 @@ def check_base_url(url: str) -> str:
 
 def status_word_kind(word: Any) -> str:
     """The service's status word as completed, failed or processing (tolerantly)."""
-    if not isinstance(word, str):
-        return "processing"
-    word = word.strip().lower()
-    if word in FINISHED_WORDS:
-        return "completed"
-    if word in FAILED_WORDS:
-        return "failed"
-    return "processing"
+    word = word.strip().lower() if isinstance(word, str) else ""
+    return "completed" if word in FINISHED_WORDS else "failed" if word in FAILED_WORDS else "processing"
 
 
 def first_field(entry: Mapping[str, Any], keys: Sequence[str]) -> Any:
     """The value of the first of keys present and not null."""
-    for key in keys:
-        value = entry.get(key)
-        if value is not None:
-            return value
-    return None
+    return next((entry[key] for key in keys if entry.get(key) is not None), None)
 
 
 def video_url_of(entry: Mapping[str, Any]) -> Optional[str]:
-    """A shot's or job's video address, if it is a usable http(s) URL."""
+    """A shot's or job's video link as the service gave it (checked only when it is fetched)."""
     url = first_field(entry, VIDEO_URL_KEYS)
-    if isinstance(url, str) and url.startswith(("https://", "http://")) and len(url) < 8192:
-        return url
-    return None
+    return url if isinstance(url, str) and url.strip() and len(url) < 8192 else None
 
 
 def error_text_of(entry: Mapping[str, Any]) -> Optional[str]:
-    """A per-shot error as short text, whatever its shape."""
+    """A per-shot error as one clean line of text, whatever its shape."""
     value = first_field(entry, SHOT_ERROR_KEYS)
-    if value is None:
-        return None
     if isinstance(value, dict):
         value = first_field(value, ("message", "error", "code")) or value
-    text = value if isinstance(value, str) else short_repr(value, 200)
-    return text[:300]
+    if value is None:
+        return None
+    return clean_line(value if isinstance(value, str) else short_repr(value, 300))
+
+
+def tasks_from_generate_answer(shots: Sequence[Shot], answer: Any, now_iso: str) -> List[Task]:
+    """Every task the generate answer names, paired with the submitted shots (by shotId, else by position)."""
+    answer = answer if isinstance(answer, dict) else {}
+    entries = next((answer[key] for key in ("shots", "tasks") if isinstance(answer.get(key), list)), None)
+    if entries is None:
+        entries = [{"shotId": shots[0].id, "taskId": first_field(answer, TASK_ID_KEYS)}] if len(shots) == 1 else []
+    ours = [shot.id for shot in shots]
+    tasks: List[Task] = []
+    for position, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            continue
+        task_id = id_text(first_field(entry, TASK_ID_KEYS))
+        shot_id = id_text(first_field(entry, SHOT_ID_KEYS))
+        if shot_id not in ours and position < len(ours) and len(entries) == len(ours):
+            shot_id = ours[position]
+        if task_id and shot_id and task_id not in [task.task_id for task in tasks]:
+            task = Task(shot_id, task_id)
+            update_task(task, entry, now_iso, 0.0)
+            tasks.append(task)
+    return tasks
 
 
 def apply_status_answer(job: Job, answer: Any, now_iso: str, elapsed: float) -> List[Task]:
@@ -706,43 +726,37 @@ def apply_status_answer(job: Job, answer: Any, now_iso: str, elapsed: float) -> 
     top_url = video_url_of(answer)
     entries = answer.get("shots")
     changed: List[Task] = []
+    if not isinstance(entries, list):
+        # No per-shot list: the top-level status speaks for every shot, and its video is the
+        # shot's own when the job has one shot, else the combined video.
+        shared = {"status": answer.get("status"), "videoUrl": top_url if len(job.tasks) == 1 else None}
+        if top_kind == "failed":
+            shared["error"] = error_text_of(answer)
+        if len(job.tasks) > 1:
+            job.combined.url = top_url or job.combined.url
+        return [task for task in job.tasks if update_task(task, shared, now_iso, elapsed)]
     seen: Set[int] = set()
-    if isinstance(entries, list):
-        by_task = {task.task_id: task for task in job.tasks}
-        by_shot = {task.shot_id: task for task in job.tasks}
-        for entry in entries:
-            if not isinstance(entry, dict):
-                continue
-            task_id = first_field(entry, ("taskId", "task_id"))
-            shot_id = first_field(entry, ("shotId", "shot_id", "id"))
-            task = by_task.get(task_id) if isinstance(task_id, str) else None
-            if task is None and isinstance(shot_id, str):
-                task = by_shot.get(shot_id)
-            if task is None or id(task) in seen:
-                continue
+    by_task = {task.task_id: task for task in job.tasks}
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        task = by_task.get(id_text(first_field(entry, TASK_ID_KEYS)) or "")
+        if task is None:  # matched by taskId first, then by shotId, the first not yet matched
+            shot_id = id_text(first_field(entry, SHOT_ID_KEYS))
+            task = next((t for t in job.tasks if t.shot_id == shot_id and id(t) not in seen), None)
+        if task is not None and id(task) not in seen:
             seen.add(id(task))
             if update_task(task, entry, now_iso, elapsed):
                 changed.append(task)
-        job.video_url = top_url or job.video_url
-        if top_kind != "processing":
-            # The job as a whole ended: a shot it did not mention will not come back.
-            reason = error_text_of(answer) or "the service ended the job without a status for this shot"
-            for task in job.tasks:
-                unmentioned = id(task) not in seen and not task.finished
-                if unmentioned and update_task(task, {"status": "failed", "error": reason}, now_iso, elapsed):
-                    changed.append(task)
-    else:
-        # No per-shot list: the top-level status speaks for every shot, and its video is the
-        # shot's own when the job has one shot, else the combined video.
-        single_url = top_url if len(job.tasks) == 1 else None
-        if len(job.tasks) > 1:
-            job.video_url = top_url or job.video_url
-        shared = {"status": answer.get("status"), "videoUrl": single_url}
-        if top_kind == "failed":
-            shared["error"] = error_text_of(answer)
-        for task in job.tasks:
-            if update_task(task, shared, now_iso, elapsed):
-                changed.append(task)
+    job.combined.url = top_url or job.combined.url
+    if top_kind != "processing":  # the job as a whole ended: a shot it did not mention will not come back
+        reason = {
+            "status": "failed",
+            "error": error_text_of(answer) or "the service ended the job without a status for this shot",
+        }
+        changed += [
+            t for t in job.tasks if id(t) not in seen and not t.finished and update_task(t, reason, now_iso, elapsed)
+        ]
     return changed
 
 
@@ -757,132 +771,80 @@ def update_task(task: Task, entry: Mapping[str, Any], now_iso: str, elapsed: flo
     if task.finished and kind == "processing":
         return False
     task.status = kind
-    task.raw_status = word.strip().lower()[:40] if isinstance(word, str) else ""
-    task.video_url = video_url_of(entry) or task.video_url
+    task.raw_status = clean_line(word.strip().lower(), 40) if isinstance(word, str) else ""
+    task.video.url = video_url_of(entry) or task.video.url
     if kind == "failed":
         task.error = error_text_of(entry) or task.error or "the service reported the shot as failed"
     if kind != "processing" and before[0] == "processing":
-        task.finished_at = now_iso
-        task.elapsed_seconds = round(elapsed, 1)
+        task.finished_at, task.elapsed_seconds = now_iso, round(elapsed, 1)
     return (task.status, task.raw_status) != before
 
 
-def job_status(tasks: Sequence[Task], timed_out: bool = False) -> str:
-    """Decide the job's status from its shots: completed, partial, failed, processing, timeout."""
-    if tasks and all(task.finished for task in tasks):
-        completed = sum(task.status == "completed" for task in tasks)
-        if completed == len(tasks):
-            return "completed"
-        return "partial" if completed else "failed"
-    return "timeout" if timed_out else "processing"
-
-
-def exit_status_for(status: str, download_failed: bool = False) -> int:
-    """The exit status a result's status gives."""
-    if status == "timeout":
-        return EXIT_TIMEOUT
-    if download_failed:
-        return EXIT_FAILURE
-    if status in ("failed", "partial"):
-        return EXIT_GENERATION_FAILED
-    return EXIT_OK
+def job_status(tasks: Sequence[Task]) -> str:
+    """The job's status from its shots: completed, partial, failed, or processing."""
+    if not tasks or not all(task.finished for task in tasks):
+        return "processing"
+    completed = sum(task.status == "completed" for task in tasks)
+    return "completed" if completed == len(tasks) else "partial" if completed else "failed"
 
 
 def display_state(task: Task) -> str:
     """What a person sees for a shot: queued, running, done, failed."""
-    if task.status == "completed":
-        return "done"
-    if task.status == "failed":
-        return "failed"
-    if task.raw_status in ("pending", "queued", "waiting", "submitted", ""):
-        return "queued"
-    return "running"
+    if task.finished:
+        return "done" if task.status == "completed" else "failed"
+    return "queued" if task.raw_status in ("pending", "queued", "waiting", "submitted", "") else "running"
+
+
+def shot_times(tasks: Sequence[Task], elapsed: float) -> List[Optional[float]]:
+    """Each shot's own time: shots run one after another, each from the end of the one before."""
+    times: List[Optional[float]] = []
+    previous_end = 0.0
+    for task in tasks:
+        took = task.elapsed_seconds if task.finished else None
+        times.append(None if took is None else max(0.0, took - previous_end))
+        previous_end = max(previous_end, took or 0.0)
+    running = next((i for i, task in enumerate(tasks) if display_state(task) == "running"), None)
+    if running is not None:
+        times[running] = max(0.0, elapsed - previous_end)
+    return times
+
+
+def video_result(video: Video) -> Dict[str, Any]:
+    """A video's part of the result: its link, its file once saved, and why not when it could not be."""
+    entry = {"videoUrl": video.url, "file": video.file if video.sha256 else None}
+    return dict(entry, downloadError=video.error) if video.error else entry
 
 
 def build_result(job: Job, elapsed: float) -> Dict[str, Any]:
     """The result object of the output contract."""
-    result = {
-        "status": job.status,
-        "jobId": job.job_id,
-        "jobFile": job.job_file,
-        "resolution": job.resolution,
-        "submittedAt": job.submitted_at,
-        "finishedAt": job.finished_at,
-        "elapsedSeconds": round(elapsed, 1),
-        "videoUrl": job.video_url,
-        "file": job.file,
-        "shots": [shot_result(task) for task in job.tasks],
-        "response": job.last_response,
-    }
-    if job.download_error:
-        result["downloadError"] = job.download_error  # the combined video could not be saved
-    return result
-
-
-def shot_result(task: Task) -> Dict[str, Any]:
-    """One shot in the result object."""
-    entry: Dict[str, Any] = {
-        "shotId": task.shot_id,
-        "taskId": task.task_id,
-        "status": task.status,
-        "videoUrl": task.video_url,
-        "file": task.file,
-        "error": task.error,
-        "elapsedSeconds": task.elapsed_seconds,
-    }
-    if task.download_error:
-        entry["downloadError"] = task.download_error
-    return entry
-
-
-def tasks_from_generate_answer(shots: Sequence[Shot], answer: Any, now_iso: str) -> List[Task]:
-    """Pair the submitted shots with the task IDs the generate answer gave."""
-    entries = answer.get("shots") if isinstance(answer, dict) else None
-    if not isinstance(entries, list):
-        entries = answer.get("tasks") if isinstance(answer, dict) else None
-    if not isinstance(entries, list):
-        single = first_field(answer, ("taskId", "task_id")) if isinstance(answer, dict) else None
-        entries = [{"shotId": shots[0].id, "taskId": single}] if single and len(shots) == 1 else []
-    tasks: List[Task] = []
-    wanted = {shot.id for shot in shots}
-    for position, entry in enumerate(entries):
-        if not isinstance(entry, dict):
-            continue
-        task_id = first_field(entry, ("taskId", "task_id"))
-        shot_id = first_field(entry, ("shotId", "shot_id", "id"))
-        if not isinstance(shot_id, str) or shot_id not in wanted:
-            shot_id = shots[position].id if position < len(shots) and len(entries) == len(shots) else None
-        if not isinstance(task_id, str) or not task_id or not shot_id:
-            continue
-        task = Task(shot_id=shot_id, task_id=task_id)
-        update_task(task, entry, now_iso, 0.0)
-        tasks.append(task)
-    if len({task.shot_id for task in tasks}) != len(shots):
-        return []
-    return tasks
+    shots = []
+    for task in job.tasks:
+        shot: Dict[str, Any] = {"shotId": task.shot_id, "taskId": task.task_id, "status": task.status}
+        shot.update(video_result(task.video), error=task.error, elapsedSeconds=task.elapsed_seconds)
+        shots.append(shot)
+    result: Dict[str, Any] = {"status": job_status(job.tasks), "jobId": job.job_id, "jobFile": job.job_file or None}
+    result.update(resolution=job.resolution, submittedAt=job.submitted_at, finishedAt=job.finished_at)
+    result.update(elapsedSeconds=round(elapsed, 1), **video_result(job.combined))
+    return dict(result, shots=shots, response=job.last_response)
 
 
 # ---- Pure logic: HTTP facts ----
 
 
 def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
-    """Seconds a Retry-After header asks for (seconds or HTTP date), or None."""
+    """Seconds a Retry-After header asks for (seconds or an HTTP date), or None."""
     if not value:
         return None
-    value = value.strip()
     try:
-        seconds = float(value)
+        seconds = float(value.strip())
     except ValueError:
         from email.utils import parsedate_to_datetime
 
         try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+            seconds = parsedate_to_datetime(value.strip()).timestamp() - now
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
-        seconds = when.timestamp() - now
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):
-        return None
-    return max(0.0, seconds)
+    return max(0.0, seconds) if seconds - seconds == 0 else None
 
 
 def backoff_delay(attempt: int, jitter: float) -> float:
@@ -891,16 +853,13 @@ def backoff_delay(attempt: int, jitter: float) -> float:
 
 
 def clean_excerpt(body: bytes, limit: int = 160) -> str:
-    """A short readable excerpt of a body that is not JSON (an HTML page, say)."""
+    """A short readable excerpt of a body that is not JSON (an HTML page, say), the key hidden first."""
     import re
 
-    text = body[:20000].decode("utf-8", "replace")
+    text = redact(body.decode("utf-8", "replace"))[:20000]
     text = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", " ", text)
-    text = re.sub(r"(?s)<[^>]*>", " ", text)
-    text = re.sub(r"&[a-zA-Z#0-9]+;", " ", text)
-    text = "".join(ch if ch.isprintable() else " " for ch in text)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    text = re.sub(r"&[a-zA-Z#0-9]+;", " ", re.sub(r"(?s)<[^>]*>", " ", text))
+    return clean_line(" ".join(clean_line(text, 20000).split()), limit)
 
 
 def url_without_query(url: str) -> str:
@@ -908,24 +867,23 @@ def url_without_query(url: str) -> str:
     return url.split("?", 1)[0].split("#", 1)[0]
 
 
-def redact(text: str, secrets: Sequence[str]) -> str:
-    """Replace every secret in text with ***."""
-    for secret in secrets:
-        # Replacing a secret of a few letters would mangle ordinary words, not hide anything.
-        if len(secret) >= MIN_SECRET_LENGTH:
-            text = text.replace(secret, "***")
-    return text
+def video_link_problem(url: Optional[str]) -> Optional[str]:
+    """Why a video link is not fetched (the API's rule: https, or http to a loopback host), or None."""
+    from urllib.parse import urlsplit
 
-
-def redact_json(value: Any, secrets: Sequence[str]) -> Any:
-    """A JSON value with every secret replaced inside its strings, so the document stays valid JSON."""
-    if isinstance(value, str):
-        return redact(value, secrets)
-    if isinstance(value, list):
-        return [redact_json(item, secrets) for item in value]
-    if isinstance(value, dict):
-        return {redact(str(key), secrets): redact_json(item, secrets) for key, item in value.items()}
-    return value
+    if not url:
+        return "the service gave no link for this video"
+    shown = clean_line(url_without_query(url), 120)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return "the video link %s is not a valid URL" % shown
+    if parts.scheme == "https" and host and not host_problem(host):
+        return None
+    if parts.scheme == "http" and is_loopback_host(host):
+        return None
+    return "the video link %s is not an https:// URL; it was not fetched" % shown
 
 
 def format_duration(seconds: Optional[float]) -> str:
@@ -933,10 +891,8 @@ def format_duration(seconds: Optional[float]) -> str:
     if seconds is None:
         return "-"
     total = round(seconds)
-    if total < 60:
-        return "%ds" % total
     if total < 3600:
-        return "%dm%02ds" % (total // 60, total % 60)
+        return "%ds" % total if total < 60 else "%dm%02ds" % (total // 60, total % 60)
     return "%dh%02dm" % (total // 3600, total % 3600 // 60)
 
 
@@ -946,14 +902,12 @@ def utc_iso(timestamp: float) -> str:
 
 
 def iso_to_timestamp(text: Any) -> Optional[float]:
-    """Parse our own 2026-11-24T10:00:00Z back to a Unix time."""
+    """Our own 2026-11-24T10:00:00Z back to a Unix time, or None."""
     import calendar
 
-    if not isinstance(text, str):
-        return None
     try:
         return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")))
-    except ValueError:
+    except (TypeError, ValueError):
         return None
 
 
@@ -972,130 +926,57 @@ def safe_file_stem(name: str) -> str:
     """A name made safe as a file name on every OS (no separators, dots first, reserved names)."""
     import hashlib
 
-    cleaned = "".join(ch if ch in SAFE_NAME_CHARS else "_" for ch in name)
-    cleaned = cleaned.strip(". ")
+    cleaned = "".join(ch if ch in SAFE_NAME_CHARS else "_" for ch in name).strip(". ")
     while ".." in cleaned:
         cleaned = cleaned.replace("..", ".")
     if not cleaned or set(cleaned) <= {"_", "."}:
         cleaned = "video"
     if cleaned.split(".")[0].upper() in WINDOWS_RESERVED:
         cleaned = "_" + cleaned
-    if cleaned != name or len(cleaned) > MAX_NAME_STEM:
-        # Two ids that clean to the same text still get two names.
+    if cleaned != name or len(cleaned) > MAX_NAME_STEM:  # two ids that clean alike still get two names
         digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
         cleaned = cleaned[: MAX_NAME_STEM - 9].rstrip(". ") + "-" + digest
     return cleaned
 
 
 def video_extension(url: Optional[str]) -> str:
-    """The file extension for a video URL: its own when it is a video one, else .mp4."""
-    if url:
-        path = url_without_query(url).rsplit("/", 1)[-1].lower()
-        for extension in VIDEO_EXTENSIONS:
-            if path.endswith(extension):
-                return extension
-    return ".mp4"
+    """The file extension for a video link: its own when it is a video one, else .mp4."""
+    path = url_without_query(url or "").rsplit("/", 1)[-1].lower()
+    return next((extension for extension in VIDEO_EXTENSIONS if path.endswith(extension)), ".mp4")
 
 
-def plan_file_names(job: Job) -> Dict[str, str]:
-    """File name for each shot id (and the job id), unique even on case-blind disks."""
-    names: Dict[str, str] = {}
-    used: Set[str] = set()
-    wanted = [(task.shot_id, task.video_url) for task in job.tasks] + [(job.job_id, job.video_url)]
-    for key, url in wanted:
-        stem = safe_file_stem(key)
-        candidate = stem + video_extension(url)
-        number = 2
-        while candidate.lower() in used:
-            candidate = "%s-%d%s" % (stem, number, video_extension(url))
-            number += 1
-        used.add(candidate.lower())
-        names[key] = candidate
-    return names
+def numbered_name(stem: str, extension: str, number: int) -> str:
+    """shot-1.mp4 for the first, then shot-1-2.mp4, shot-1-3.mp4, ..."""
+    return stem + extension if number == 1 else "%s-%d%s" % (stem, number, extension)
 
 
-# ---- Pure logic: the OpenClaw config (JSON5 to OpenClaw) ----
+def part_name(path: str) -> str:
+    """The part file a video grows in before it is given its name: .shot-1.mp4.part beside it."""
+    folder, name = os.path.split(path)
+    return os.path.join(folder, "." + name + ".part")
 
 
-def skip_blank(text: str, i: int) -> int:
-    """The index of the next character that is neither white space nor inside a comment."""
-    n = len(text)
-    while i < n:
-        if text[i] in " \t\r\n":
-            i += 1
-        elif text.startswith("//", i):
-            end = text.find("\n", i)
-            i = n if end < 0 else end
-        elif text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            i = n if end < 0 else end + 2
-        else:
-            break
-    return i
+# ---- Pure logic: the OpenClaw config ----
 
 
-def json5_to_json(text: str) -> str:
-    """Turn the JSON5 OpenClaw writes (comments, trailing commas, bare keys, 'quotes') into JSON."""
-    out: List[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch in "\"'":
-            j = i + 1
-            chunk: List[str] = []
-            while j < n and text[j] != ch:
-                if text[j] == "\\" and j + 1 < n:
-                    chunk.append(text[j : j + 2])
-                    j += 2
-                    continue
-                chunk.append('\\"' if text[j] == '"' else text[j])
-                j += 1
-            body = "".join(chunk)
-            if ch == "'":
-                body = body.replace("\\'", "'")
-            out.append('"' + body + '"')
-            i = j + 1
-        elif text.startswith("//", i):
-            end = text.find("\n", i)
-            i = n if end < 0 else end
-        elif text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            i = n if end < 0 else end + 2
-        elif ch == ",":
-            j = skip_blank(text, i + 1)
-            if j < n and text[j] in "}]":
-                i += 1  # a trailing comma
-            else:
-                out.append(ch)
-                i += 1
-        elif ch.isalpha() or ch in "_$":
-            j = i
-            while j < n and (text[j].isalnum() or text[j] in "_$"):
-                j += 1
-            word = text[i:j]
-            k = skip_blank(text, j)
-            is_key = k < n and text[k] == ":" and word not in ("true", "false", "null")
-            out.append('"%s"' % word if is_key else word)
-            i = j
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
+def strip_json5(text: str) -> str:
+    """OpenClaw's JSON5 as JSON: comments and trailing commas dropped outside strings."""
+    import re
+
+    pattern = r'"(?:[^"\\]|\\.)*"|//[^\n]*|/\*.*?\*/|,(?=(?:\s|//[^\n]*|/\*.*?\*/)*[}\]])'
+    return re.sub(pattern, lambda m: m.group(0) if m.group(0).startswith('"') else "", text, flags=re.S)
 
 
-def key_from_openclaw_config(config: Any) -> Optional[str]:
-    """The key at skills.entries.veo-3-1.env.NANOPHOTO_API_KEY, then at ...apiKey."""
+def key_from_openclaw_config(config: Any) -> Any:
+    """The value at skills.entries.veo-3-1.env.NANOPHOTO_API_KEY, else at ...apiKey (None when neither is set)."""
     entry: Any = config
     for part in ("skills", "entries", SKILL_NAME):
         entry = entry.get(part) if isinstance(entry, dict) else None
     if not isinstance(entry, dict):
         return None
     env = entry.get("env")
-    candidates = [env.get(ENV_API_KEY) if isinstance(env, dict) else None, entry.get("apiKey")]
-    for value in candidates:
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-    return None
+    from_env = env.get(ENV_API_KEY) if isinstance(env, dict) else None
+    return from_env if isinstance(from_env, str) and from_env.strip() else entry.get("apiKey")
 
 
 # ---- The machine: collaborators, the key, where state lives ----
@@ -1106,9 +987,9 @@ class Runtime:
     """Everything the program touches outside itself; tests pass fakes."""
 
     environ: Mapping[str, str]
-    stdin: IO[str]
-    stdout: IO[str]
-    stderr: IO[str]
+    stdin: Optional[IO[str]]
+    stdout: Optional[IO[str]]
+    stderr: Optional[IO[str]]
     stdout_tty: bool
     stderr_tty: bool
     api_open: Callable[[Any, float], Any]
@@ -1118,25 +999,29 @@ class Runtime:
     wall: Callable[[], float] = time.time
     jitter: Callable[[], float] = field(default=lambda: __import__("random").random())
     home: str = field(default_factory=lambda: os.path.expanduser("~"))
-    program: str = "veo_3_1.py"
+    program: List[str] = field(default_factory=lambda: [SKILL_NAME])  # how to run this program again
 
 
 def default_runtime() -> Runtime:
     """The real machine."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    program = (
+        ["python" if os.name == "nt" else "python3", os.path.abspath(argv0)] if argv0.endswith(".py") else [SKILL_NAME]
+    )
     return Runtime(
-        environ=os.environ,
-        stdin=sys.stdin,
-        stdout=sys.stdout,
-        stderr=sys.stderr,
-        stdout_tty=stream_is_tty(sys.stdout),
-        stderr_tty=stream_is_tty(sys.stderr),
-        api_open=api_urlopen,
-        download_open=download_urlopen,
-        program=program_invocation(sys.argv[0] if sys.argv else ""),
+        os.environ,
+        sys.stdin,
+        sys.stdout,
+        sys.stderr,
+        is_tty(sys.stdout),
+        is_tty(sys.stderr),
+        api_urlopen,
+        download_urlopen,
+        program=program,
     )
 
 
-def stream_is_tty(stream: Any) -> bool:
+def is_tty(stream: Any) -> bool:
     """True when a stream is an interactive terminal."""
     try:
         return bool(stream.isatty())
@@ -1144,18 +1029,11 @@ def stream_is_tty(stream: Any) -> bool:
         return False
 
 
-def program_invocation(argv0: str) -> str:
-    """How to name this program in a command the user can paste."""
-    if argv0.endswith(".py"):
-        return "python3 " + argv0
-    return os.path.basename(argv0) or SKILL_NAME
-
-
 class HeldInterrupts:
-    """While held, the first Ctrl-C or SIGTERM waits (it is noted in `caught`); a second one does not.
+    """While held, a first Ctrl-C or SIGTERM waits (noted in `caught`); a second one stops at once.
 
-    Used where stopping would lose something the user paid for: while a submit is in flight and
-    its job not yet recorded, and while a finished job's result is written.
+    Used where stopping would lose what the user paid for: while a submit is in flight and its
+    job not yet recorded, and while a finished job's result is written.
     """
 
     def __init__(self, on_hold: Callable[[], None] = lambda: None) -> None:
@@ -1165,7 +1043,7 @@ class HeldInterrupts:
         self.holding = True
 
     def hold(self, signum: int, frame: Any) -> None:
-        """The stand-in handler: wait, unless the user insists (stdout may be stuck) or nothing is at stake."""
+        """The stand-in handler: wait, unless the user insists or nothing is at stake."""
         if self.caught or not self.holding:
             raise KeyboardInterrupt
         self.caught = True
@@ -1174,27 +1052,26 @@ class HeldInterrupts:
         except RuntimeError:  # stderr was mid-write when the signal came: the note is not worth an error
             pass
 
-    def start(self) -> HeldInterrupts:
+    def __enter__(self) -> HeldInterrupts:
         """Stand in for the handlers of SIGINT and SIGTERM (main thread only)."""
         import signal
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             try:
                 handler = signal.getsignal(signum)
-                if handler is not signal.SIG_IGN and signum not in self.previous:  # an ignored signal stays ignored
+                if handler is not signal.SIG_IGN:  # an ignored signal stays ignored
                     signal.signal(signum, self.hold)
                     self.previous[signum] = handler if handler is not None else signal.SIG_DFL
             except (ValueError, OSError):  # pragma: no cover - not the main thread: nothing to hold
                 pass
         return self
 
-    def stop(self) -> None:
+    def __exit__(self, *exc_info: Any) -> None:
         """Put the handlers back (again is harmless)."""
         import signal
 
         while self.previous:
-            signum, handler = self.previous.popitem()
-            signal.signal(signum, handler)
+            signal.signal(*self.previous.popitem())
 
     def wait_released(self, sleep: Callable[[float], None], seconds: float) -> None:
         """Sleep with Ctrl-C let through: a back-off, when nothing is in flight."""
@@ -1204,77 +1081,83 @@ class HeldInterrupts:
         finally:
             self.holding = True
 
-    def __enter__(self) -> HeldInterrupts:
-        """start()."""
-        return self.start()
-
-    def __exit__(self, *exc_info: Any) -> None:
-        """stop()."""
-        self.stop()
-
 
 def openclaw_config_path(environ: Mapping[str, str], home: str) -> str:
     """$OPENCLAW_CONFIG_PATH, else $OPENCLAW_HOME/.openclaw/openclaw.json, else ~/.openclaw/openclaw.json."""
     if environ.get("OPENCLAW_CONFIG_PATH"):
         return os.path.expanduser(environ["OPENCLAW_CONFIG_PATH"])
-    base = os.path.expanduser(environ["OPENCLAW_HOME"]) if environ.get("OPENCLAW_HOME") else home
-    return os.path.join(base, ".openclaw", "openclaw.json")
+    return os.path.join(os.path.expanduser(environ.get("OPENCLAW_HOME") or home), ".openclaw", "openclaw.json")
 
 
-def read_openclaw_key(path: str, warn: Callable[[str], None]) -> Optional[str]:
-    """The key from OpenClaw's config file; a file that cannot be read is named in a warning."""
+def read_openclaw_key(path: str, warn: Callable[[str], None]) -> Any:
+    """The key's value in OpenClaw's config file; a file that cannot be read is named in a warning."""
     try:
         if os.path.getsize(path) > MAX_CONFIG_BYTES:
             warn("the OpenClaw config %s is over 1 MiB; it was not read" % path)
             return None
         with open(path, "rb") as handle:
-            data = handle.read(MAX_CONFIG_BYTES + 1)
+            text = handle.read(MAX_CONFIG_BYTES).decode("utf-8-sig")
+        return key_from_openclaw_config(load_user_json(strip_json5(text), "", ""))
     except FileNotFoundError:
         return None
-    except OSError as exc:
-        warn("the OpenClaw config %s could not be read (%s)" % (path, exc.strerror or exc))
+    except (OSError, UnicodeDecodeError, VeoError) as exc:
+        reason = getattr(exc, "strerror", None) or (
+            "not UTF-8" if isinstance(exc, UnicodeDecodeError) else "not JSON5 this program can read"
+        )
+        warn("the OpenClaw config %s was skipped (%s)" % (path, reason))
         return None
-    try:
-        text = data.decode("utf-8-sig")
-        try:
-            config = json.loads(text)
-        except ValueError:
-            config = json.loads(json5_to_json(text))
-    except (ValueError, RecursionError) as exc:
-        reason = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else "not JSON5 this program can read"
-        warn("the OpenClaw config %s is %s; it was skipped" % (path, reason))
-        return None
-    return key_from_openclaw_config(config)
 
 
-def find_api_key(flag_key: Optional[str], rt: Runtime, warn: Callable[[str], None]) -> Tuple[str, str]:
-    """The API key and where it came from: --api-key, then the environment, then OpenClaw's config."""
+def find_api_key(flag_key: Optional[str], rt: Runtime, warn: Callable[[str], None]) -> str:
+    """The API key: --api-key, then the environment, then OpenClaw's config; checked, and hidden from all output."""
+    path = openclaw_config_path(rt.environ, rt.home)
+    key: Any
     if flag_key is not None and flag_key.strip():
         warn(
             "--api-key is visible to other users of this machine (in the process list); "
             "prefer %s or OpenClaw's config (skills.entries.%s.apiKey)" % (ENV_API_KEY, SKILL_NAME)
         )
-        return flag_key.strip(), "--api-key"
-    env_key = rt.environ.get(ENV_API_KEY, "").strip()
-    if env_key:
-        return env_key, ENV_API_KEY
-    path = openclaw_config_path(rt.environ, rt.home)
-    config_key = read_openclaw_key(path, warn)
-    if config_key:
-        return config_key, path
-    raise VeoError(
-        "MISSING_API_KEY",
-        "no NanoPhoto API key was found",
-        EXIT_AUTH,
-        hint=(
-            "give one of: export %s=...; openclaw config set skills.entries.%s.apiKey ... "
-            "(read from %s); or --api-key KEY. Keys are made at %s" % (ENV_API_KEY, SKILL_NAME, path, API_KEYS_PAGE)
-        ),
-    )
+        key, source = flag_key, "--api-key"
+    elif rt.environ.get(ENV_API_KEY, "").strip():
+        key, source = rt.environ[ENV_API_KEY], "$" + ENV_API_KEY
+    else:
+        key, source = read_openclaw_key(path, warn), "skills.entries.%s in %s" % (SKILL_NAME, path)
+    if isinstance(key, dict):
+        raise VeoError(
+            "MISSING_API_KEY",
+            "the key at %s is a secret reference, which OpenClaw resolves when it runs the skill; this program cannot"
+            % source,
+            EXIT_AUTH,
+            hint="when running it by hand, export %s=..." % ENV_API_KEY,
+        )
+    if not isinstance(key, str) or not key.strip():
+        ways = "export %s=...; openclaw config set skills.entries.%s.apiKey ... (read from %s); or --api-key KEY" % (
+            ENV_API_KEY,
+            SKILL_NAME,
+            path,
+        )
+        raise VeoError(
+            "MISSING_API_KEY",
+            "no NanoPhoto API key was found",
+            EXIT_AUTH,
+            hint="give one of: %s. Keys are made at %s" % (ways, API_KEYS_PAGE),
+        )
+    key = str(key).strip()
+    if any(not "!" <= ch <= "~" for ch in key):
+        # Never shown, not even in part: a key with a line break is often the key and something else.
+        raise VeoError(
+            "MISSING_API_KEY",
+            "the API key from %s contains spaces, line breaks or other characters a key cannot have; it was not used"
+            % source,
+            EXIT_AUTH,
+            hint="give the key alone, on one line (keys are made at %s)" % API_KEYS_PAGE,
+        )
+    keep_secret(key)
+    return str(key)
 
 
 def state_dir(environ: Mapping[str, str], home: str) -> str:
-    """Where job records live: $VEO_3_1_STATE_DIR, $XDG_STATE_HOME/veo-3-1, ~/.local/state/veo-3-1."""
+    """Where job records live: $VEO_3_1_STATE_DIR, $XDG_STATE_HOME/veo-3-1, %LOCALAPPDATA%, ~/.local/state/veo-3-1."""
     if environ.get("VEO_3_1_STATE_DIR"):
         return os.path.expanduser(environ["VEO_3_1_STATE_DIR"])
     if environ.get("XDG_STATE_HOME"):
@@ -1294,55 +1177,69 @@ def jobs_dir(rt: Runtime) -> str:
 
 @dataclass
 class HttpReply:
-    """An HTTP answer of any status, read whole (API calls are small)."""
+    """An HTTP answer of any status, read whole (API answers are small)."""
 
     status: int
     headers: Dict[str, str]
     body: bytes
-    url: str
+
+
+class TransportError(Exception):
+    """A failed exchange, as the retry policy needs to know it; the client turns it into a VeoError once."""
+
+    def __init__(
+        self,
+        message: str,
+        code: str = "NETWORK_ERROR",
+        *,
+        http_status: Optional[int] = None,
+        retryable: bool = True,
+        delivered: Optional[bool] = None,
+        retry_after: Optional[float] = None,
+        exit_status: int = EXIT_FAILURE,
+    ) -> None:
+        super().__init__(message)
+        self.message, self.code, self.http_status, self.exit_status = message, code, http_status, exit_status
+        self.retryable = retryable  # a later try may go better
+        self.delivered = delivered  # False: surely not acted on; None: may have been
+        self.retry_after = retry_after
+
+    def error(self, retries: int = 0) -> VeoError:
+        """What the user is told once no retry is left."""
+        message = self.message + (" (after %d retr%s)" % (retries, "y" if retries == 1 else "ies") if retries else "")
+        hint = SERVICE_ERROR_HINTS.get(self.code, "")
+        if not hint and self.retryable:
+            hint = (
+                "wait a minute, then run the same command again"
+                if self.exit_status == EXIT_RATE_LIMITED
+                else "check the network, then run the same command again"
+            )
+        return VeoError(self.code, message, self.exit_status, hint=hint, http_status=self.http_status)
 
 
 _OPENERS: Dict[str, Any] = {}
 
 
 def _opener(kind: str) -> Any:
-    """The urllib opener for API calls (no redirects) or downloads (a few, https only)."""
+    """The urllib opener for API calls (no redirect followed) or downloads (a few, https only)."""
     if kind not in _OPENERS:
         import urllib.request
 
-        class RefuseRedirects(urllib.request.HTTPRedirectHandler):
-            """API calls follow no redirect: the 3xx comes back as an HTTPError."""
-
-            def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> None:
-                return None
-
-        class SafeRedirects(urllib.request.HTTPRedirectHandler):
-            """Downloads follow at most 5 redirects, to https only (loopback aside)."""
+        class Redirects(urllib.request.HTTPRedirectHandler):
+            """API calls follow none (the 3xx comes back as an answer); downloads at most 5, to https or loopback."""
 
             max_redirections = DOWNLOAD_REDIRECTS
 
             def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
-                from urllib.parse import urlsplit
-
-                target = urlsplit(newurl)
-                if target.scheme != "https" and not (
-                    target.scheme == "http" and is_loopback_host(target.hostname or "")
-                ):
-                    raise VeoError(
-                        "NETWORK_ERROR",
-                        "the video link redirected to %s, which is not https; it was not followed"
-                        % url_without_query(newurl),
-                        EXIT_FAILURE,
-                    )
+                problem = video_link_problem(newurl) if kind == "download" else "no"
+                if problem:
+                    return None
                 new = super().redirect_request(req, fp, code, msg, headers, newurl)
-                if new is not None:
-                    new.remove_header("Authorization")  # never: downloads carry no key
-                    new.remove_header("Range")
-                    new.remove_header("If-Range")
+                for name in ("Authorization", "Range", "If-Range"):  # downloads never carry a key
+                    new.remove_header(name) if new is not None else None
                 return new
 
-        handler = RefuseRedirects if kind == "api" else SafeRedirects
-        _OPENERS[kind] = urllib.request.build_opener(handler)
+        _OPENERS[kind] = urllib.request.build_opener(Redirects)
     return _OPENERS[kind]
 
 
@@ -1372,180 +1269,185 @@ def response_status(response: Any) -> int:
     return int(status if status is not None else response.code)
 
 
-def network_failure(exc: BaseException, url: str) -> VeoError:
-    """A transport failure as a VeoError, telling whether the request surely did not arrive."""
+def network_failure(exc: BaseException, url: str) -> TransportError:
+    """A transport failure, telling whether the request surely did not arrive."""
     import socket
     import ssl
     import urllib.error
 
     reason: Any = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-    where = url_without_query(url)
-    # urllib wraps failures of connecting and sending in URLError; failures while
-    # waiting for or reading the answer come through bare, and may follow delivery.
+    where = clean_line(url_without_query(url), 200)
+    # urllib wraps failures of connecting and sending in URLError; failures while waiting
+    # for or reading the answer come through bare, and may follow delivery.
     before_send = isinstance(exc, urllib.error.URLError)
-    delivered: Optional[bool]
     if isinstance(reason, ssl.SSLCertVerificationError):
-        return VeoError(
-            "NETWORK_ERROR",
-            "the TLS certificate of %s could not be verified (%s)" % (where, reason.verify_message),
-            EXIT_FAILURE,
-            hint="check the system clock and certificates; SSL_CERT_FILE names a CA bundle to trust",
+        text = (
+            "the TLS certificate of %s could not be verified (%s); "
+            "check the system clock and certificates, or name a CA bundle in SSL_CERT_FILE"
+            % (where, reason.verify_message)
+        )
+        return TransportError(text, retryable=False, delivered=False)
+    if isinstance(reason, socket.gaierror):
+        return TransportError("the host name of %s could not be resolved" % where, delivered=False)
+    if isinstance(reason, ConnectionRefusedError):
+        return TransportError("the connection to %s was refused" % where, delivered=False)
+    if isinstance(reason, (socket.timeout, TimeoutError)):
+        text = ("connecting to %s timed out" if before_send else "%s did not answer within the timeout") % where
+        return TransportError(text, delivered=False if before_send else None)
+    if isinstance(reason, OSError) and getattr(reason, "errno", None) in (101, 113, 10051, 10065):
+        return TransportError("the network to %s is unreachable" % where, delivered=False)
+    if isinstance(reason, ssl.SSLError) and before_send:
+        return TransportError(
+            "the TLS handshake with %s failed (%s)" % (where, clean_line(str(reason), 120)),
+            retryable=False,
             delivered=False,
         )
-    if isinstance(reason, socket.gaierror):
-        text, delivered = "the host name of %s could not be resolved" % where, False
-    elif isinstance(reason, ConnectionRefusedError):
-        text, delivered = "the connection to %s was refused" % where, False
-    elif isinstance(reason, (socket.timeout, TimeoutError)):
-        text = "%s did not answer within the timeout" % where
-        delivered = False if before_send else None
-        text = ("connecting to " + text) if before_send else text
-    elif isinstance(reason, OSError) and getattr(reason, "errno", None) in (101, 113, 10051, 10065):
-        text, delivered = "the network to %s is unreachable" % where, False
-    elif isinstance(reason, ssl.SSLError) and before_send:
-        text, delivered = "the TLS handshake with %s failed (%s)" % (where, reason), False
-    else:
-        name = type(reason).__name__
-        text = "the connection to %s failed (%s: %s)" % (where, name, str(reason)[:120] or "no detail")
-        delivered = None
-    return VeoError("NETWORK_ERROR", text, EXIT_FAILURE, retryable=True, delivered=delivered)
-
-
-def send_request(
-    url: str,
-    body: Optional[bytes],
-    headers: Mapping[str, str],
-    secret_headers: Mapping[str, str],
-    timeout: float,
-    opener: Callable[[Any, float], Any],
-    method: str = "POST",
-    max_body: int = MAX_API_BODY,
-) -> HttpReply:
-    """One HTTP exchange; any status is a reply, a transport failure a VeoError."""
-    import http.client
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(url, data=body, method=method)
-    for name, value in headers.items():
-        request.add_header(name, value)
-    for name, value in secret_headers.items():
-        # Unredirected: urllib copies ordinary headers to wherever a redirect points.
-        request.add_unredirected_header(name, value)
-    try:
-        with open_any_status(opener, request, timeout) as response:
-            status = response_status(response)
-            reply_headers = {k.lower(): v for k, v in (response.headers or {}).items()}
-            data = response.read(max_body + 1)
-    except VeoError:
-        raise
-    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
-        raise network_failure(exc, url)
-    if len(data) > max_body:
-        raise VeoError(
-            "BAD_RESPONSE",
-            "the answer from %s is over %d bytes" % (url_without_query(url), max_body),
-            EXIT_FAILURE,
-            http_status=status,
-            retryable=True,
-        )
-    return HttpReply(status, reply_headers, data, url)
-
-
-def reply_error(reply: HttpReply, now: float, secrets: Sequence[str]) -> Optional[VeoError]:
-    """The error an API reply stands for, or None when it is a good 2xx JSON answer."""
-    retry_after = parse_retry_after(reply.headers.get("retry-after"), now)
-    if 300 <= reply.status < 400:
-        target = reply.headers.get("location", "(no Location header)")
-        return VeoError(
-            "BAD_RESPONSE",
-            "the API answered HTTP %d, a redirect to %s; API calls follow no redirect, so nothing was sent there"
-            % (reply.status, redact(url_without_query(target), secrets)),
-            EXIT_FAILURE,
-            hint="check --base-url / %s: it should be the API origin itself" % ENV_BASE_URL,
-            http_status=reply.status,
-        )
-    try:
-        payload = json.loads(reply.body.decode("utf-8"))
-    except (ValueError, RecursionError):
-        payload = None
-        excerpt = redact(clean_excerpt(reply.body), secrets) or "(empty)"
-        what = "HTTP %d with a body that is not JSON: %s" % (reply.status, short_repr(excerpt, 180))
-        return VeoError(
-            "BAD_RESPONSE",
-            "the service answered " + what,
-            EXIT_RATE_LIMITED if reply.status == 429 else EXIT_FAILURE,
-            http_status=reply.status,
-            retryable=True,
-            # 408, 429, and 503 with Retry-After say the request was not taken.
-            delivered=False if refused_for_now(reply.status, retry_after) else None,
-            retry_after=retry_after,
-        )
-    code = payload.get("errorCode") if isinstance(payload, dict) else None
-    if 200 <= reply.status < 300 and not code and not (isinstance(payload, dict) and payload.get("success") is False):
-        return None
-    code = code if isinstance(code, str) and code.isprintable() and len(code) < 64 else None
-    message = first_field(payload, ("message", "error", "errorMessage")) if isinstance(payload, dict) else None
-    message = message if isinstance(message, str) else ""
-    message = redact(" ".join(message.split())[:300], secrets)
-    exit_status = SERVICE_ERROR_EXITS.get(code or "", EXIT_FAILURE)
-    if reply.status == 429 or code == "API_KEY_RATE_LIMIT_EXCEEDED":
-        exit_status = EXIT_RATE_LIMITED
-    return VeoError(
-        code or ("HTTP_%d" % reply.status if reply.status >= 400 else "BAD_RESPONSE"),
-        "the service answered HTTP %d%s%s"
-        % (reply.status, " " + code if code else "", ": " + message if message else ""),
-        exit_status,
-        hint=SERVICE_ERROR_HINTS.get(code or "", ""),
-        http_status=reply.status,
-        retryable=reply.status in (408, 429) or reply.status >= 500,
-        delivered=False if refused_for_now(reply.status, retry_after) else None,
-        retry_after=retry_after,
+    detail = clean_line(str(reason), 120) or "no detail"
+    return TransportError(
+        "the connection to %s failed (%s: %s)" % (where, type(reason).__name__, detail),
+        delivered=False if before_send else None,
     )
 
 
-def refused_for_now(status: int, retry_after: Optional[float]) -> bool:
-    """True for answers that say the request was surely not acted on."""
-    return status in (408, 429) or (status == 503 and retry_after is not None)
+def request_headers(user_agent: str) -> Dict[str, str]:
+    """The ordinary headers of an API call: what the published script sends, plus Accept."""
+    return {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "User-Agent": user_agent,
+        "Origin": SITE_ORIGIN,
+        "Referer": SITE_ORIGIN + "/",
+    }
+
+
+def post_once(
+    url: str, body: bytes, headers: Mapping[str, str], key: str, timeout: float, opener: Callable[[Any, float], Any]
+) -> HttpReply:
+    """One POST that ends within `timeout` seconds in all: connecting, the headers and the body.
+
+    urllib's own timeout bounds each read, so an answer that drips a byte a second would outlive it;
+    the exchange runs in a helper thread, and this one stops waiting (Ctrl-C too) at the time.
+    """
+    import threading
+    import urllib.request
+
+    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
+    request.add_unredirected_header("Authorization", "Bearer " + key)  # never copied to a redirect's request
+    outcome: Dict[str, Any] = {}
+    given_up = threading.Event()
+
+    def exchange() -> None:
+        try:
+            with open_any_status(opener, request, timeout) as response:
+                status, body = response_status(response), bytearray()
+                reply_headers = {k.lower(): v for k, v in (response.headers or {}).items()}
+                read = getattr(response, "read1", response.read)
+                while not given_up.is_set() and len(body) <= MAX_API_BODY:
+                    chunk = read(65536)  # a little at a time: an answer that drips ends when this thread gives up
+                    if not chunk:
+                        break
+                    body += chunk
+            outcome["reply"] = HttpReply(status, reply_headers, bytes(body))
+        except BaseException as exc:  # handed to the waiting thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=exchange, name="veo-request", daemon=True)
+    worker.start()
+    end = time.monotonic() + timeout
+    while worker.is_alive() and time.monotonic() < end:
+        worker.join(min(0.25, end - time.monotonic()))  # short waits: Ctrl-C gets through on every OS
+    if worker.is_alive():
+        given_up.set()
+        return_text = "%s did not answer within %s (--timeout)" % (
+            clean_line(url_without_query(url), 200),
+            format_duration(timeout),
+        )
+        raise TransportError(return_text, delivered=None)
+    if "error" in outcome:
+        error = outcome["error"]
+        if not isinstance(error, Exception):
+            raise error  # pragma: no cover - a KeyboardInterrupt arrives in the main thread, not here
+        raise network_failure(error, url)
+    reply: HttpReply = outcome["reply"]
+    if len(reply.body) > MAX_API_BODY:
+        raise TransportError(
+            "the answer from %s is over %d bytes" % (url_without_query(url), MAX_API_BODY),
+            "BAD_RESPONSE",
+            http_status=reply.status,
+        )
+    return reply
+
+
+def read_answer(reply: HttpReply, now: float) -> Any:
+    """The JSON of a good 2xx answer; otherwise the failure it stands for."""
+    retry_after = parse_retry_after(reply.headers.get("retry-after"), now)
+    refused = reply.status in (408, 429) or (reply.status == 503 and retry_after is not None)  # surely not acted on
+    if 300 <= reply.status < 400:
+        target = clean_line(url_without_query(reply.headers.get("location", "(no Location header)")), 200)
+        text = (
+            "the API answered HTTP %d, a redirect to %s; API calls follow no redirect, "
+            "so nothing was sent there; check --base-url / %s" % (reply.status, target, ENV_BASE_URL)
+        )
+        raise TransportError(text, "BAD_RESPONSE", http_status=reply.status, retryable=False)
+    try:
+        payload = parse_answer(reply.body)
+    except ValueError:
+        excerpt = clean_excerpt(reply.body) or "(empty)"
+        text = "the service answered HTTP %d with a body that is not JSON: %s" % (
+            reply.status,
+            short_repr(excerpt, 180),
+        )
+        exit_status = EXIT_RATE_LIMITED if reply.status == 429 else EXIT_FAILURE
+        raise TransportError(
+            text,
+            "BAD_RESPONSE",
+            http_status=reply.status,
+            delivered=False if refused else None,
+            retry_after=retry_after,
+            exit_status=exit_status,
+        )
+    code = payload.get("errorCode") if isinstance(payload, dict) else None
+    failed = code or (isinstance(payload, dict) and payload.get("success") is False)
+    if 200 <= reply.status < 300 and not failed:
+        return payload
+    code = code if isinstance(code, str) and code.isprintable() and len(code) < 64 else None
+    message = first_field(payload, ("message", "error", "errorMessage")) if isinstance(payload, dict) else None
+    message = clean_line(message, 300) if isinstance(message, str) else ""
+    text = "the service answered HTTP %d%s%s" % (
+        reply.status,
+        " " + code if code else "",
+        ": " + message if message else "",
+    )
+    exit_status = (
+        EXIT_RATE_LIMITED
+        if reply.status == 429 or code == "API_KEY_RATE_LIMIT_EXCEEDED"
+        else SERVICE_ERROR_EXITS.get(code or "", EXIT_FAILURE)
+    )
+    retryable = reply.status in (408, 429) or reply.status >= 500
+    # A published refusal (a bad key, no credits, bad input) surely made no job.
+    delivered = False if refused or (code in SERVICE_ERROR_EXITS and not retryable) else None
+    code = code or ("HTTP_%d" % reply.status if reply.status >= 400 else "BAD_RESPONSE")
+    raise TransportError(
+        text,
+        code,
+        http_status=reply.status,
+        retryable=retryable,
+        delivered=delivered,
+        retry_after=retry_after,
+        exit_status=exit_status,
+    )
 
 
 @dataclass
-class ApiClient:
-    """Calls the two endpoints with the spec's retry rules."""
+class Api:
+    """The two endpoints, with the retry rules: generate, which spends credits, is resent only when surely not taken."""
 
     base_url: str
     key: str
-    user_agent: str
-    timeout: float
-    max_retries: int
+    opts: Options
     rt: Runtime
-    log: Callable[[str], None]
-    note: Callable[[str], None]
-
-    def headers(self) -> Dict[str, str]:
-        """The ordinary headers the published script sends."""
-        return {
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "User-Agent": self.user_agent,
-            "Origin": SITE_ORIGIN,
-            "Referer": SITE_ORIGIN + "/",
-        }
-
-    def exchange(self, path: str, payload: Dict[str, Any]) -> HttpReply:
-        """One POST, logged in --verbose as method, path, status and time."""
-        url = self.base_url + path
-        started = self.rt.clock()
-        body = json.dumps(payload).encode("utf-8")
-        try:
-            reply = send_request(
-                url, body, self.headers(), {"Authorization": "Bearer " + self.key}, self.timeout, self.rt.api_open
-            )
-        except VeoError as err:
-            self.log("POST %s -> %s (%.2f s)" % (path, err.message, self.rt.clock() - started))
-            raise
-        self.log("POST %s -> %d, %d bytes (%.2f s)" % (path, reply.status, len(reply.body), self.rt.clock() - started))
-        return reply
+    log: Callable[[str], None]  # --verbose: one line per exchange
+    note: Callable[[str], None]  # a retry, for people
 
     def call(
         self,
@@ -1556,62 +1458,80 @@ class ApiClient:
         deadline: Optional[float],
         guard: Optional[HeldInterrupts] = None,
     ) -> Any:
-        """POST with retries; `spends` marks generate, resent only when surely not taken.
-
-        With a `guard` (generate), a Ctrl-C held while a request was in flight, or pressed during
-        a back-off, stops before the next try.
+        """POST with retries. generate (`spends`) is resent only when surely not taken, and with its `guard`
+        a Ctrl-C held meanwhile stops before the next try. While following (a `deadline`), a round that
+        fails after its retries returns None: it costs only time.
         """
+        body = dump_json(payload).encode("utf-8")
         attempt = 0
         while True:
             try:
-                reply = self.exchange(path, payload)
-                error = reply_error(reply, self.rt.wall(), [self.key])
-                if error is None:
-                    return json.loads(reply.body.decode("utf-8"))
-                raise error
-            except VeoError as err:
-                may_retry = err.retryable and (err.delivered is False if spends else True)
-                if spends and err.retryable and not may_retry:
-                    raise outcome_unknown(err)
-                if not may_retry:
-                    raise
-                if attempt >= self.max_retries:
-                    raise exhausted(err, attempt)
+                return self.exchange(path, body)
+            except TransportError as failure:
+                if spends and failure.delivered is not False:
+                    raise outcome_unknown(failure.message, failure.code, failure.http_status)
+                wait = self.retry_wait(failure, attempt, deadline) if failure.retryable else None
+                if wait is None and deadline is not None and failure.retryable:
+                    self.note("checking the status failed: %s; polling goes on" % failure.message)
+                    return None
+                if wait is None:
+                    raise failure.error(attempt)
+                self.note(
+                    "%s; retrying in %.1f s (%d of %d)" % (failure.message, wait, attempt + 1, self.opts.max_retries)
+                )
                 if guard is not None and guard.caught:
-                    raise stopped_before_resending(err)
-                wait = self.retry_wait(err, attempt, deadline)
-                self.note("%s; retrying in %.1f s (%d of %d)" % (err.message, wait, attempt + 1, self.max_retries))
-                if guard is None:
-                    self.rt.sleep(wait)
-                else:
-                    try:
-                        guard.wait_released(self.rt.sleep, wait)
-                    except KeyboardInterrupt:
-                        raise stopped_before_resending(err)
+                    raise stopped_before_resending(failure)
+                try:
+                    guard.wait_released(self.rt.sleep, wait) if guard is not None else self.rt.sleep(wait)
+                except KeyboardInterrupt:
+                    if guard is None:
+                        raise
+                    raise stopped_before_resending(failure)
                 attempt += 1
 
-    def retry_wait(self, err: VeoError, attempt: int, deadline: Optional[float]) -> float:
-        """How long to wait before a retry; raise when that would pass the deadline."""
-        left = (deadline - self.rt.clock()) if deadline is not None else None
-        if err.retry_after is not None:
-            limit = left if left is not None else ONE_OFF_RETRY_AFTER_CAP
-            if err.retry_after > limit:
-                raise VeoError(
-                    err.code,
-                    "%s, and asked to wait %s (Retry-After), longer than the %s left"
-                    % (err.message, format_duration(err.retry_after), format_duration(max(limit, 0))),
-                    EXIT_RATE_LIMITED if err.http_status == 429 else EXIT_FAILURE,
-                    err.details,
-                    hint="run the same command again after that wait",
-                    http_status=err.http_status,
-                )
-            return err.retry_after
-        wait = backoff_delay(attempt, self.rt.jitter())
-        if left is not None and wait > left:
-            raise err
-        return wait
+    def exchange(self, path: str, body: bytes) -> Any:
+        """One POST, logged with --verbose (method, path, status, time); the answer's JSON, or a TransportError."""
+        started = self.rt.clock()
+        try:
+            reply = post_once(
+                self.base_url + path,
+                body,
+                request_headers(self.opts.user_agent),
+                self.key,
+                self.opts.timeout,
+                self.rt.api_open,
+            )
+        except TransportError as failure:
+            self.log("POST %s -> %s (%.2f s)" % (path, failure.message, self.rt.clock() - started))
+            raise
+        self.log("POST %s -> %d, %d bytes (%.2f s)" % (path, reply.status, len(reply.body), self.rt.clock() - started))
+        return read_answer(reply, self.rt.wall())
 
-    def generate(self, shots: Sequence[Shot], resolution: str, guard: Optional[HeldInterrupts] = None) -> Any:
+    def retry_wait(self, failure: TransportError, attempt: int, deadline: Optional[float]) -> Optional[float]:
+        """How long to wait before retry number `attempt`; None when no retry is left before the deadline."""
+        left = (deadline - self.rt.clock()) if deadline is not None else None
+        limit = ONE_OFF_RETRY_AFTER_CAP if left is None else max(left, 0.0)
+        if failure.retry_after is not None and failure.retry_after > limit:
+            text = "%s, and asked to wait %s (Retry-After), longer than the %s left" % (
+                failure.message,
+                format_duration(failure.retry_after),
+                format_duration(limit),
+            )
+            # Following, the deadline would pass: resume later (6); a one-off call is rate-limited (5) or failed (7).
+            exit_status = (
+                EXIT_TIMEOUT if left is not None else EXIT_RATE_LIMITED if failure.http_status == 429 else EXIT_FAILURE
+            )
+            raise VeoError(
+                failure.code,
+                text,
+                exit_status,
+                hint="run the same command again after that wait",
+                http_status=failure.http_status,
+            )
+        wait = failure.retry_after if failure.retry_after is not None else backoff_delay(attempt, self.rt.jitter())
+        return None if attempt >= self.opts.max_retries or (left is not None and wait > left) else wait
+
+    def generate(self, shots: Sequence[Shot], resolution: str, guard: HeldInterrupts) -> Any:
         """POST generate: spends credits."""
         body = {"shots": [shot.to_api() for shot in shots], "resolution": resolution}
         return self.call(GENERATE_PATH, body, spends=True, deadline=None, guard=guard)
@@ -1622,125 +1542,116 @@ class ApiClient:
         return self.call(CHECK_STATUS_PATH, body, spends=False, deadline=deadline)
 
 
-def outcome_unknown(err: VeoError) -> VeoError:
-    """The generate request may have arrived: say so, and resend nothing."""
-    details: List[Any] = [err.message]
-    if err.code not in ("NETWORK_ERROR", "BAD_RESPONSE"):
-        details.append({"errorCode": err.code})
-    return VeoError(
-        "SUBMIT_OUTCOME_UNKNOWN",
+def outcome_unknown(
+    why: str, code: str = "", http_status: Optional[int] = None, exit_status: int = EXIT_FAILURE
+) -> VeoError:
+    """The generate request may have reached the service: say so, and resend nothing."""
+    details: List[Any] = [why] + ([{"errorCode": code}] if code not in ("", "NETWORK_ERROR", "BAD_RESPONSE") else [])
+    text = (
         "the submit may have reached the service (%s); the job may exist and credits may be spent, "
-        "so it was not sent again" % err.message,
-        EXIT_FAILURE,
-        details,
-        hint="check your jobs at https://nanophoto.ai before submitting again, to avoid paying twice",
-        http_status=err.http_status,
+        "so it was not sent again" % why
     )
+    return VeoError("SUBMIT_OUTCOME_UNKNOWN", text, exit_status, details, hint=PAY_TWICE_HINT, http_status=http_status)
 
 
-def stopped_before_resending(err: VeoError) -> VeoError:
+def stopped_before_resending(failure: TransportError) -> VeoError:
     """Ctrl-C between tries of a submit: every try was surely not taken, so nothing was spent."""
+    text = "interrupted before the submit was sent again (%s); it was not taken, so nothing was spent" % failure.message
     return VeoError(
-        err.code,
-        "interrupted before the submit was sent again (%s); it was not taken, so nothing was spent" % err.message,
+        failure.code,
+        text,
         EXIT_INTERRUPTED,
-        err.details,
         hint="run the same command again when you want the job",
-        http_status=err.http_status,
+        http_status=failure.http_status,
     )
-
-
-def exhausted(err: VeoError, attempts: int) -> VeoError:
-    """The last error, once retries are spent."""
-    if attempts:
-        err.message = "%s (after %d retr%s)" % (err.message, attempts, "y" if attempts == 1 else "ies")
-    if not err.hint:
-        err.hint = (
-            "wait a minute, then run the same command again"
-            if err.exit_status == EXIT_RATE_LIMITED
-            else "check the network, then run the same command again"
-        )
-    return err
 
 
 # ---- The job record ----
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 
 
-def new_job_id(submitted: float, first_task_id: str) -> str:
-    """A job id that sorts by time and names its first task."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(submitted))
-    return "%s-%s" % (stamp, safe_file_stem(first_task_id)[:60])
-
-
-# Record key -> (attribute, JSON type): one table for writing a record and for reading it back.
-JOB_FIELDS = {
-    "jobId": ("job_id", str),
-    "baseUrl": ("base_url", str),
-    "resolution": ("resolution", str),
-    "submittedAt": ("submitted_at", str),
-    "finishedAt": ("finished_at", str),
-    "status": ("status", str),
-    "videoUrl": ("video_url", str),
-    "file": ("file", str),
-    "size": ("size", int),
-    "sha256": ("sha256", str),
-}
-TASK_FIELDS = {
-    "shotId": ("shot_id", str),
-    "taskId": ("task_id", str),
-    "status": ("status", str),
-    "rawStatus": ("raw_status", str),
-    "videoUrl": ("video_url", str),
-    "error": ("error", str),
-    "finishedAt": ("finished_at", str),
-    "elapsedSeconds": ("elapsed_seconds", float),
-    "file": ("file", str),
-    "size": ("size", int),
-    "sha256": ("sha256", str),
-}
+def new_job_id(now: float) -> str:
+    """A job id that sorts by time: 20261124T100000Z-3f9a1c2e (chosen before the submit is sent)."""
+    return "%s-%s" % (time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)), os.urandom(4).hex())
 
 
 def job_to_record(job: Job) -> Dict[str, Any]:
     """The job as the JSON of its record (never the key)."""
-    record: Dict[str, Any] = {"version": RECORD_VERSION}
-    record.update((key, getattr(job, attr)) for key, (attr, _) in JOB_FIELDS.items())
-    record["shots"] = job.shots
-    record["tasks"] = [{key: getattr(task, attr) for key, (attr, _) in TASK_FIELDS.items()} for task in job.tasks]
+
+    def video(v: Video) -> Dict[str, Any]:
+        return {"videoUrl": v.url, "file": v.file, "size": v.size, "sha256": v.sha256}
+
+    record = {"version": RECORD_VERSION, "jobId": job.job_id, "baseUrl": job.base_url, "resolution": job.resolution}
+    record.update(submittedAt=job.submitted_at, finishedAt=job.finished_at, status=job.status, error=job.error)
+    record.update(video(job.combined), shots=job.shots)
+    record["tasks"] = [
+        dict(
+            shotId=t.shot_id,
+            taskId=t.task_id,
+            status=t.status,
+            rawStatus=t.raw_status,
+            error=t.error,
+            finishedAt=t.finished_at,
+            elapsedSeconds=t.elapsed_seconds,
+            **video(t.video),
+        )
+        for t in job.tasks
+    ]
     return record
 
 
-def typed_fields(entry: Dict[str, Any], fields: Mapping[str, Tuple[str, type]]) -> Dict[str, Any]:
-    """The attributes a record entry gives, each kept only when of its JSON type."""
-    found: Dict[str, Any] = {}
-    for key, (attr, kind) in fields.items():
-        value = entry.get(key)
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if isinstance(value, kind) and not isinstance(value, bool):
-            found[attr] = value
-    return found
+def typed(entry: Mapping[str, Any], key: str, kind: Any) -> Any:
+    """entry[key] when it has the JSON type wanted (a number for float), else None."""
+    value = entry.get(key)
+    if kind is float and isinstance(value, int):
+        value = float(value)
+    return value if isinstance(value, kind) and not isinstance(value, bool) else None
 
 
 def job_from_record(data: Any, path: str) -> Job:
-    """A job from its record, checked field by field."""
+    """A job from its record, each field checked for its type."""
     hint = "name another record (status --list shows them)"
-    if not isinstance(data, dict) or not isinstance(data.get("tasks"), list) or not data["tasks"]:
-        raise usage_error("the job record %s is not usable: it holds no tasks" % path, hint)
-    tasks = [typed_fields(entry, TASK_FIELDS) for entry in data["tasks"] if isinstance(entry, dict)]
-    job_fields = typed_fields(data, JOB_FIELDS)
-    if len(tasks) != len(data["tasks"]) or any("task_id" not in t or "shot_id" not in t for t in tasks):
-        raise usage_error("the job record %s is not usable: a task lacks its shotId or taskId" % path, hint)
-    if not all(attr in job_fields for attr in ("job_id", "base_url", "submitted_at")):
-        raise usage_error("the job record %s is not usable: jobId, baseUrl or submittedAt is missing" % path, hint)
-    for task in tasks:
-        if task.get("status") not in ("processing", "completed", "failed"):
-            task["status"] = "processing"
-    if job_fields.get("resolution") not in RESOLUTIONS:
-        job_fields["resolution"] = "720p"
-    shots = list(data["shots"]) if isinstance(data.get("shots"), list) else []
-    return Job(tasks=[Task(**task) for task in tasks], shots=shots, **dict(job_fields, job_file=path))
+    data = data if isinstance(data, dict) else {}
+    entries = data.get("tasks") if isinstance(data.get("tasks"), list) else None
+    if not all(typed(data, key, str) for key in ("jobId", "baseUrl", "submittedAt")) or entries is None:
+        raise usage_error(
+            "the job record %s is not usable: jobId, baseUrl, submittedAt or tasks is missing" % path, hint
+        )
+
+    def video(entry: Mapping[str, Any]) -> Video:
+        return Video(
+            typed(entry, "videoUrl", str),
+            typed(entry, "file", str),
+            typed(entry, "size", int),
+            typed(entry, "sha256", str),
+        )
+
+    tasks = []
+    for entry in entries:
+        entry = entry if isinstance(entry, dict) else {}
+        if not (id_text(entry.get("shotId")) and id_text(entry.get("taskId"))):
+            raise usage_error("the job record %s is not usable: a task lacks its shotId or taskId" % path, hint)
+        status = str(entry["status"]) if entry.get("status") in ("completed", "failed") else "processing"
+        task = Task(
+            str(entry["shotId"]),
+            str(entry["taskId"]),
+            status,
+            typed(entry, "rawStatus", str) or "",
+            typed(entry, "error", str),
+        )
+        task.finished_at, task.elapsed_seconds, task.video = (
+            typed(entry, "finishedAt", str),
+            typed(entry, "elapsedSeconds", float),
+            video(entry),
+        )
+        tasks.append(task)
+    status = data["status"] if data.get("status") in ("submitting", "unknown") else job_status(tasks)
+    resolution = data["resolution"] if data.get("resolution") in RESOLUTIONS else "720p"
+    shots = data["shots"] if isinstance(data.get("shots"), list) else []
+    job = Job(data["jobId"], data["baseUrl"], resolution, data["submittedAt"], tasks, shots, path, status)
+    job.finished_at, job.combined, job.error = typed(data, "finishedAt", str), video(data), typed(data, "error", str)
+    return job
 
 
 def write_private_file(path: str, text: str) -> None:
@@ -1764,39 +1675,53 @@ def write_private_file(path: str, text: str) -> None:
         raise
 
 
+def save_record(job: Job) -> None:
+    """Write the job record (the key hidden, whatever the service echoed); OSError when it cannot be written."""
+    if job.job_file:
+        write_private_file(job.job_file, dump_json(job_to_record(job), indent=1) + "\n")
+
+
+def read_record(path: str) -> Any:
+    """The JSON of a record file; OSError or ValueError when it cannot be read."""
+    with open(path, "rb") as handle:
+        return parse_answer(handle.read(16 * 1024 * 1024))
+
+
 def load_record(path: str) -> Job:
-    """Read a job record from a path."""
+    """Read a job record from a path, or a clear error."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(16 * 1024 * 1024)
-        parsed = json.loads(data.decode("utf-8"))
+        return job_from_record(read_record(path), path)
     except FileNotFoundError:
         raise usage_error("there is no job record at %s" % path, "status --list shows the saved jobs")
-    except (OSError, ValueError, RecursionError) as exc:
+    except (OSError, ValueError) as exc:
         raise usage_error(
-            "the job record %s could not be read (%s)" % (path, str(exc)[:100]), "status --list shows the saved jobs"
+            "the job record %s could not be read (%s)" % (path, clean_line(str(exc), 100)),
+            "status --list shows the saved jobs",
         )
-    return job_from_record(parsed, path)
 
 
-def list_records(rt: Runtime) -> List[Tuple[str, Dict[str, Any]]]:
-    """Every readable job record, newest first."""
+def list_records(rt: Runtime) -> List[Tuple[str, Optional[Dict[str, Any]], str]]:
+    """Every job record as (path, its JSON or None when unreadable, the time it sorts by), newest first."""
     folder = jobs_dir(rt)
     try:
-        names = [name for name in os.listdir(folder) if name.endswith(".json") and not name.startswith(".")]
+        names = sorted(name for name in os.listdir(folder) if name.endswith(".json") and not name.startswith("."))
     except OSError:
         return []
-    found: List[Tuple[str, Dict[str, Any]]] = []
+    found = []
     for name in names:
         path = os.path.join(folder, name)
         try:
-            with open(path, "rb") as handle:
-                data = json.loads(handle.read(16 * 1024 * 1024).decode("utf-8"))
-        except (OSError, ValueError, RecursionError):
-            continue
-        if isinstance(data, dict) and isinstance(data.get("jobId"), str):
-            found.append((path, data))
-    found.sort(key=lambda item: (str(item[1].get("submittedAt", "")), item[1]["jobId"]), reverse=True)
+            data = read_record(path)
+            data = (
+                data
+                if isinstance(data, dict) and typed(data, "jobId", str) and typed(data, "submittedAt", str)
+                else None
+            )
+        except (OSError, ValueError):
+            data = None
+        when = data["submittedAt"] if data else utc_iso(os.path.getmtime(path)) if os.path.exists(path) else ""
+        found.append((path, data, when))
+    found.sort(key=lambda item: (item[2], os.path.basename(item[0])), reverse=True)
     return found
 
 
@@ -1807,30 +1732,31 @@ def resolve_job_ref(ref: str, rt: Runtime) -> str:
     return os.path.join(jobs_dir(rt), safe_file_stem(ref) + ".json")
 
 
+def find_record_for_tasks(tasks: Sequence[Task], rt: Runtime) -> Optional[Job]:
+    """A saved job with exactly these task IDs, so that status --task-ids-json reuses its record."""
+    wanted = sorted(task.task_id for task in tasks)
+    for path, data, _ in list_records(rt):
+        entries = data.get("tasks") if data else None
+        if isinstance(entries, list) and sorted(str(e.get("taskId")) for e in entries if isinstance(e, dict)) == wanted:
+            try:
+                return job_from_record(data, path)
+            except VeoError:
+                continue
+    return None
+
+
 # ---- Downloads ----
 
 
 @dataclass
 class SavedVideo:
-    """A video on disk."""
+    """A video on disk: where, how big, its SHA-256; `skipped` when this job had saved it before."""
 
     path: str
     size: int
     sha256: str
-    skipped: bool = False
     seconds: float = 0.0
-
-
-def parse_content_range(value: Optional[str]) -> Optional[Tuple[int, Optional[int]]]:
-    """(start, total) from 'bytes START-END/TOTAL', or None."""
-    if not value or not value.startswith("bytes "):
-        return None
-    try:
-        span, _, total = value[6:].partition("/")
-        start = int(span.split("-", 1)[0])
-        return start, (int(total) if total.strip() not in ("", "*") else None)
-    except ValueError:
-        return None
+    skipped: bool = False
 
 
 def file_sha256(path: str) -> str:
@@ -1844,42 +1770,141 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-class PartialFile:
-    """The temporary file a download grows in, with its running SHA-256."""
+def saved_here(video: Video, folder: str) -> bool:
+    """True when this job's record says it saved this video in `folder`, and the file is still what it saved."""
+    path = video.file
+    try:
+        return bool(
+            video.sha256
+            and path
+            and os.path.dirname(path) == folder
+            and os.path.isfile(path)
+            and os.path.getsize(path) == video.size
+            and file_sha256(path) == video.sha256
+        )
+    except OSError:
+        return False
 
-    def __init__(self, stream: IO[bytes]) -> None:
-        """Wrap an open binary file."""
+
+def lock_file(handle: IO[bytes]) -> bool:
+    """Lock an open file for this process (the OS frees it when the process ends); False when another holds it."""
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+
+
+def open_part(path: str, reuse: bool) -> Optional[IO[bytes]]:
+    """The part file of `path`, created (or, with `reuse`, taken up again) and locked; None when not ours to take."""
+    flags = os.O_RDWR | getattr(os, "O_BINARY", 0)
+    try:
+        # Not mkstemp: a video gets the user's usual permissions (umask), not 0600.
+        descriptor = os.open(part_name(path), flags | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:
+        if not reuse:
+            return None
+        descriptor = os.open(part_name(path), flags)
+    handle = os.fdopen(descriptor, "r+b")
+    if lock_file(handle):
+        return handle
+    handle.close()  # another run is writing it right now
+    return None
+
+
+def claim_file(folder: str, stem: str, extension: str, claimed: Optional[str]) -> Tuple[str, Optional[IO[bytes]]]:
+    """A name for a video that nothing else uses, claimed by creating its part file beside it.
+
+    A name this job claimed before (the record keeps it) is taken up again with what its part holds.
+    Returns (path, part file), or (path, None) when `claimed` already holds this job's video: a run
+    gave it its name and was killed before it could record so.
+    """
+    if claimed and os.path.dirname(claimed) == folder:
+        if not os.path.lexists(claimed):
+            handle = open_part(claimed, reuse=True)
+            if handle is not None:
+                return claimed, handle
+        elif os.path.isfile(part_name(claimed)) and os.path.samefile(part_name(claimed), claimed):
+            handle = open_part(claimed, reuse=True)
+            if handle is not None:  # nobody is finishing it: the name was ours
+                handle.close()
+                os.unlink(part_name(claimed))
+                return claimed, None
+    for number in range(1, 10000):
+        path = os.path.join(folder, numbered_name(stem, extension, number))
+        handle = None if os.path.lexists(path) else open_part(path, reuse=False)
+        if handle is not None:
+            return path, handle
+    raise VeoError("DOWNLOAD_FAILED", "no free file name for %s in %s" % (stem + extension, folder))
+
+
+def place_file(part: str, first: str, stem: str, extension: str) -> str:
+    """Give a finished part file its name without replacing anything: `first`, else the next free name."""
+    import errno
+
+    folder = os.path.dirname(first)
+    for path in [first] + [os.path.join(folder, numbered_name(stem, extension, n)) for n in range(2, 10000)]:
+        if path != first and os.path.lexists(part_name(path)):
+            continue  # another video's claim
+        try:
+            if os.name == "nt":
+                os.rename(part, path)  # refuses to replace on Windows
+                return path
+            os.link(part, path)  # refuses to replace: a file someone put there meanwhile stays as it is
+        except FileExistsError:
+            continue
+        except OSError as exc:  # no hard links on this disk (FAT, some shares): the nearest thing
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK):
+                raise
+            if os.path.lexists(path):
+                continue
+            os.rename(part, path)
+            return path
+        os.unlink(part)
+        return path
+    raise VeoError("DOWNLOAD_FAILED", "no free file name for %s in %s" % (stem + extension, folder))
+
+
+class PartialFile:
+    """The part file a video grows in, with its running SHA-256; what a killed run left is counted in."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        """Take up the open part file, hashing the bytes already in it."""
         import hashlib
 
-        self.stream = stream
-        self.new_digest = hashlib.sha256
+        self.handle = handle
         self.digest = hashlib.sha256()
-        self.have = 0
-        self.validator: Optional[str] = None  # ETag or Last-Modified, for If-Range
+        handle.seek(0)
+        for block in iter(lambda: handle.read(DOWNLOAD_CHUNK), b""):
+            self.digest.update(block)
+        self.have = handle.tell()
         self.expected: Optional[int] = None
+        self.validator: Optional[str] = None  # ETag or Last-Modified, for If-Range
 
     def restart(self) -> None:
         """Throw away what was written."""
-        self.stream.seek(0)
-        self.stream.truncate()
-        self.digest = self.new_digest()
-        self.have = 0
-        self.validator = None
+        import hashlib
+
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.digest, self.have, self.validator = hashlib.sha256(), 0, None
 
     def write(self, chunk: bytes) -> None:
         """Append a chunk, counting and hashing it."""
-        self.stream.write(chunk)
+        self.handle.write(chunk)
         self.digest.update(chunk)
         self.have += len(chunk)
 
-    @property
-    def whole(self) -> bool:
-        """True when every announced byte is here."""
-        return self.expected is not None and self.have == self.expected
-
 
 def copy_body(response: Any, part: PartialFile, cancelled: Callable[[], bool]) -> None:
-    """Copy a body into the file: read here, write and hash in a second thread (both drop the GIL).
+    """Copy a body into the part file: read here, write and hash in a second thread (both drop the GIL).
 
     Overlapping them keeps the socket drained; a queue of 4 chunks keeps memory flat.
     """
@@ -1890,10 +1915,7 @@ def copy_body(response: Any, part: PartialFile, cancelled: Callable[[], bool]) -
     failures: List[OSError] = []
 
     def sink() -> None:
-        while True:
-            chunk = chunks.get()
-            if chunk is None:
-                return
+        for chunk in iter(chunks.get, None):
             if not failures:
                 try:
                     part.write(chunk)
@@ -1912,15 +1934,14 @@ def copy_body(response: Any, part: PartialFile, cancelled: Callable[[], bool]) -
         chunks.put(None)
         writer.join()
     if failures:
-        raise VeoError("DOWNLOAD_FAILED", "the video could not be written to disk (%s)" % failures[0].strerror)
-    if cancelled():
-        raise KeyboardInterrupt
+        raise VeoError(
+            "DOWNLOAD_FAILED", "the video could not be written to disk (%s)" % (failures[0].strerror or failures[0])
+        )
 
 
-def fetch_video_once(
+def fetch_once(
     url: str,
     part: PartialFile,
-    existing: Optional[int],
     *,
     opener: Callable[[Any, float], Any],
     timeout: float,
@@ -1928,8 +1949,7 @@ def fetch_video_once(
     cancelled: Callable[[], bool],
     log: Callable[[str], None],
 ) -> Tuple[str, str]:
-    """One GET (ranged when resuming): ("done" | "skip" | "retry" | "fatal", problem)."""
-    import urllib.error
+    """One GET (ranged when resuming): ("done" | "retry" | "fatal" | "stopped", what went wrong)."""
     import urllib.request
 
     request = urllib.request.Request(url, headers={"User-Agent": user_agent, "Accept": "*/*"})
@@ -1940,226 +1960,223 @@ def fetch_video_once(
     started = time.monotonic()
     try:
         with open_any_status(opener, request, timeout) as response:
-            status = response_status(response)
-            headers = response.headers
+            status, headers = response_status(response), response.headers
             log("GET %s -> %d (%.2f s)" % (url_without_query(url), status, time.monotonic() - started))
             length_text = (headers.get("Content-Length") or "").strip()
             length = int(length_text) if length_text.isdigit() else None
-            if status == 200:
-                if existing is not None and length == existing and not part.have:
-                    return "skip", ""  # the same file is already there: fetch nothing again
-                part.restart()
-                part.expected = length
-            elif status == 206:
-                span = parse_content_range(headers.get("Content-Range"))
-                if span is None or span[0] != part.have:
-                    part.restart()  # resumed at the wrong place: start over
-                    return "retry", "the server resumed at the wrong place (%s)" % headers.get("Content-Range")
-                part.expected = span[1] if span[1] is not None else (part.have + length if length is not None else None)
-            elif 300 <= status < 400:
-                # urllib hands back a 3xx only once the redirect limit is spent.
-                return "fatal", "the video link redirected more than %d times" % DOWNLOAD_REDIRECTS
-            else:
+            kind = (headers.get("Content-Type") or "").lower()
+            if 300 <= status < 400:  # urllib hands a 3xx back when it will not follow it
+                problem = (
+                    video_link_problem(headers.get("Location"))
+                    or "it redirected more than %d times" % DOWNLOAD_REDIRECTS
+                )
+                return "fatal", "the video link redirected, and %s" % problem.replace(
+                    "it was not fetched", "it was not followed"
+                )
+            if status not in (200, 206):
                 if status == 416:
                     part.restart()
                 fatal = 400 <= status < 500 and status not in (408, 416, 429)
                 return ("fatal" if fatal else "retry"), "the video link answered HTTP %d" % status
+            if kind.startswith(("text/", "application/json", "application/xml")):
+                return "fatal", "the video link answered with %s, not a video" % clean_line(kind.split(";")[0], 40)
+            span = parse_content_range(headers.get("Content-Range")) if status == 206 else (0, length)
+            if span is None or span[0] != part.have:
+                part.restart()
+                if status == 206:  # resumed at the wrong place: start over
+                    return "retry", "the server resumed at the wrong place"
+                span = (0, length)
+            part.expected = span[1] if span[1] is not None or length is None else part.have + length
             part.validator = headers.get("ETag") or headers.get("Last-Modified")
             copy_body(response, part, cancelled)
     except VeoError as err:
         return "fatal", err.message
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except Exception as exc:  # URLError, OSError, http.client's IncompleteRead and kin
         return "retry", network_failure(exc, url).message
-    except Exception as exc:  # http.client's IncompleteRead and kin
-        return "retry", "the download broke off (%s)" % type(exc).__name__
-    if part.expected is None:
-        return "done", ""  # no Content-Length: the end of the stream is the end of the file
-    if part.have > part.expected:
-        part.restart()
-        return "retry", "the server sent more bytes than it announced"
-    if part.have < part.expected:
+    if cancelled():
+        return "stopped", "stopped"
+    if part.have == 0:
+        return "fatal", "the video link answered with an empty body"
+    if part.expected is not None and part.have != part.expected:
+        if part.have > part.expected:
+            part.restart()
         # urllib does not notice a body cut short: only counting does.
         return "retry", "the download stopped at %d of %d bytes" % (part.have, part.expected)
+    part.handle.seek(0)
+    if part.handle.read(64).lstrip()[:1] in (b"<", b"{"):
+        return "fatal", "the video link answered with a web page, not a video"
     return "done", ""
+
+
+def parse_content_range(value: Optional[str]) -> Optional[Tuple[int, Optional[int]]]:
+    """(start, total) from 'bytes START-END/TOTAL', or None."""
+    if not value or not value.startswith("bytes "):
+        return None
+    try:
+        span, _, total = value[6:].partition("/")
+        return int(span.split("-", 1)[0]), (int(total) if total.strip() not in ("", "*") else None)
+    except ValueError:
+        return None
 
 
 def save_video(
     url: str,
     path: str,
+    handle: IO[bytes],
+    stem: str,
+    extension: str,
     *,
     opener: Callable[[Any, float], Any],
     timeout: float,
     user_agent: str,
     cancelled: Callable[[], bool] = lambda: False,
     log: Callable[[str], None] = lambda line: None,
-    tries: int = DOWNLOAD_TRIES,
     sleep: Callable[[float], None] = time.sleep,
 ) -> SavedVideo:
-    """Stream a video to `path`: temporary name, counted bytes, Range resume, rename when whole."""
+    """Fetch a video into its claimed part file (resuming what is there), check it, then name it, replacing nothing.
+
+    A failure that a later run may get past keeps the part file for a Range resume; one it cannot, removes it.
+    """
     started = time.monotonic()
-    folder = os.path.dirname(os.path.abspath(path))
-    existing = os.path.getsize(path) if os.path.isfile(path) else None
-    temporary = os.path.join(folder, ".%s.%s.part" % (os.path.basename(path)[:60], os.urandom(4).hex()))
-    # Not mkstemp: a video gets the user's usual permissions (umask), not 0600.
-    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    outcome, problem = "retry", ""
     try:
-        with os.fdopen(handle, "wb") as stream:
-            part = PartialFile(stream)
-            outcome, problem = "retry", ""
-            for attempt in range(tries):
-                if attempt:
-                    sleep(min(0.25 * 2**attempt, 4.0))
-                outcome, problem = fetch_video_once(
-                    url,
-                    part,
-                    existing,
-                    opener=opener,
-                    timeout=timeout,
-                    user_agent=user_agent,
-                    cancelled=cancelled,
-                    log=log,
-                )
-                if outcome != "retry":
-                    break
-            if outcome == "skip":
-                assert existing is not None
-                return SavedVideo(path, existing, file_sha256(path), skipped=True)
-            if outcome != "done":
-                raise VeoError("DOWNLOAD_FAILED", "%s: %s" % (url_without_query(url), problem), EXIT_FAILURE)
-        # No fsync: a video is checked by size and SHA-256, and flushing 256 MiB to disk
-        # would double the time; the rename alone keeps a half-written file off the final name.
-        os.replace(temporary, path)
-        return SavedVideo(path, part.have, part.digest.hexdigest(), seconds=time.monotonic() - started)
-    finally:
-        if os.path.exists(temporary):
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
-
-
-def prepare_download_dir(directory: str) -> str:
-    """Create the download folder; a path that is a file is a clear error."""
-    if os.path.exists(directory) and not os.path.isdir(directory):
-        raise usage_error("--download %s is a file, not a folder" % directory, "name a folder to save the videos in")
-    try:
-        os.makedirs(directory, exist_ok=True)
+        part = PartialFile(handle)
+        for attempt in range(DOWNLOAD_TRIES):
+            if attempt:
+                sleep(min(0.25 * 2**attempt, 4.0))
+            outcome, problem = fetch_once(
+                url, part, opener=opener, timeout=timeout, user_agent=user_agent, cancelled=cancelled, log=log
+            )
+            if outcome != "retry" or cancelled():
+                break
+        handle.flush()
     except OSError as exc:
-        raise usage_error(
-            "the folder %s could not be created (%s)" % (directory, exc.strerror or exc),
-            "name a folder you can write to",
+        outcome, problem = "fatal", "the video could not be written to disk (%s)" % (exc.strerror or exc)
+    finally:
+        handle.close()  # and with it the lock
+    if outcome == "done":
+        return SavedVideo(
+            place_file(part_name(path), path, stem, extension),
+            part.have,
+            part.digest.hexdigest(),
+            time.monotonic() - started,
         )
-    return directory
+    if outcome == "fatal":
+        try:
+            os.unlink(part_name(path))
+        except OSError:
+            pass
+    raise VeoError("DOWNLOAD_FAILED", "%s: %s" % (clean_line(url_without_query(url), 200), problem))
+
+
+def prepare_download_dir(folder: str) -> str:
+    """The download folder, absolute, created and shown writable before anything is sent."""
+    import tempfile
+
+    folder = os.path.abspath(folder)
+    hint = "name a folder you can write to"
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise usage_error("--download %s is a file, not a folder" % folder, "name a folder to save the videos in")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise usage_error("videos cannot be saved in %s (%s)" % (folder, exc.strerror or exc), hint)
+    return folder
 
 
 class Downloader:
-    """Saves videos a few at a time while the job goes on; results are applied on the main thread."""
+    """Saves videos a few at a time in background threads while the job goes on; the main thread records each result.
 
-    def __init__(
-        self,
-        directory: str,
-        job: Job,
-        rt: Runtime,
-        user_agent: str,
-        timeout: float,
-        workers: int,
-        log: Callable[[str], None],
-    ) -> None:
-        """Prepare to save into `directory`."""
+    The threads are daemons: Ctrl-C and --max-wait stop the run at once, and part files stay for a Range resume.
+    """
+
+    def __init__(self, folder: str, job: Job, session: Session) -> None:
+        """Prepare to save the job's videos into `folder`."""
+        import queue
         import threading
 
-        self.directory = directory
-        self.job = job
-        self.rt = rt
-        self.user_agent = user_agent
-        self.timeout = timeout
-        self.workers = workers
-        self.log = log
+        self.folder, self.job, self.session = folder, job, session
+        self.todo: queue.Queue[Tuple[Video, str, str, IO[bytes], str, str]] = queue.Queue()
+        self.done: queue.Queue[Tuple[str, Video, Optional[SavedVideo], str]] = queue.Queue()
         self.stop = threading.Event()
-        self.pending: Dict[str, Future[SavedVideo]] = {}
-        self.started: Set[str] = set()
-        self.failed = False
-        self.known: List[Tuple[str, SavedVideo]] = []
-        self.pool: Optional[ThreadPoolExecutor] = None
+        self.pending = 0  # started and not yet collected
+        self.workers: List[threading.Thread] = []
+        self.started: Set[int] = set()
+        self.failed: List[str] = []
 
     def start_ready(self) -> None:
-        """Start saving every completed shot (and the combined video) not yet saved or started."""
-        names = plan_file_names(self.job)
-        wanted: List[Tuple[str, Optional[str], Optional[str], Optional[int]]] = [
-            (t.shot_id, t.video_url if t.status == "completed" else None, t.file, t.size) for t in self.job.tasks
-        ]
-        if job_status(self.job.tasks) in ("completed", "partial"):
-            wanted.append((self.job.job_id, self.job.video_url, self.job.file, self.job.size))
-        for key, url, saved_file, saved_size in wanted:
-            if not url or key in self.started:
+        """Start saving each video that can be saved now and was not started: completed shots, then the combined one."""
+        ended = job_status(self.job.tasks) in ("completed", "partial")
+        for (name, video), task in zip(self.job.videos(), [*self.job.tasks, None]):
+            ready = task.status == "completed" if task is not None else ended and video.url is not None
+            if not ready or id(video) in self.started:
                 continue
-            path = os.path.join(self.directory, names[key])
-            self.started.add(key)
-            if (
-                saved_file == path
-                and saved_size is not None
-                and os.path.isfile(path)
-                and os.path.getsize(path) == saved_size
-            ):
-                # The record knows this file is whole: fetch nothing, but still report it.
-                self.known.append((key, SavedVideo(path, saved_size, "", skipped=True)))
+            self.started.add(id(video))
+            self.pending += 1
+            problem = video_link_problem(video.url)
+            if saved_here(video, self.folder) or problem:
+                skipped = SavedVideo(video.file or "", video.size or 0, video.sha256 or "", skipped=True)
+                self.done.put((name, video, None if problem else skipped, problem or ""))
                 continue
-            if self.pool is None:
-                from concurrent.futures import ThreadPoolExecutor
+            stem, extension = safe_file_stem(name), video_extension(video.url)
+            path, handle = claim_file(self.folder, stem, extension, video.file)
+            video.file, video.size, video.sha256, video.error = path, None, None, None
+            if handle is None:  # a killed run had given it this name
+                self.done.put((name, video, SavedVideo(path, os.path.getsize(path), file_sha256(path)), ""))
+                continue
+            self.session.save(self.job)  # the claimed name is in the record before a byte is fetched
+            self.todo.put((video, name, path, handle, stem, extension))
+            if len(self.workers) < min(self.session.opts.download_workers, self.pending):
+                self.start_worker()
 
-                self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="veo-download")
-            self.pending[key] = self.pool.submit(
-                save_video,
-                url,
-                path,
-                opener=self.rt.download_open,
-                timeout=self.timeout,
-                user_agent=self.user_agent,
-                cancelled=self.stop.is_set,
-                log=self.log,
-            )
+    def start_worker(self) -> None:
+        """One more background thread taking videos from the queue."""
+        import threading
 
-    def collect(self, wait: bool = False) -> List[Tuple[str, Optional[SavedVideo], Optional[str]]]:
-        """Results of finished downloads as (key, saved, error); wait for all when asked."""
-        done: List[Tuple[str, Optional[SavedVideo], Optional[str]]] = [(k, v, None) for k, v in self.known]
-        self.known = []
-        for key, future in list(self.pending.items()):
-            if not wait and not future.done():
-                continue
-            del self.pending[key]
+        opts, rt = self.session.opts, self.session.rt
+
+        def work() -> None:
+            while not self.stop.is_set():
+                video, name, path, handle, stem, extension = self.todo.get()
+                try:
+                    saved = save_video(
+                        video.url or "",
+                        path,
+                        handle,
+                        stem,
+                        extension,
+                        opener=rt.download_open,
+                        timeout=opts.timeout,
+                        user_agent=opts.user_agent,
+                        cancelled=self.stop.is_set,
+                        log=self.session.reporter.http,
+                    )
+                    self.done.put((name, video, saved, ""))
+                except VeoError as err:
+                    self.done.put((name, video, None, err.message))
+                except Exception as exc:  # pragma: no cover - a bug must not hang the run
+                    self.done.put((name, video, None, "%s: %s" % (type(exc).__name__, exc)))
+
+        worker = threading.Thread(target=work, name="veo-download", daemon=True)
+        self.workers.append(worker)
+        worker.start()
+
+    def collect(self, until: Optional[float] = None) -> Iterator[Tuple[str, Video, Optional[SavedVideo], str]]:
+        """Finished downloads as (name, video, saved or None, problem); with `until` (a clock time), wait till then."""
+        import queue
+
+        clock = self.session.rt.clock
+        while self.pending:
             try:
-                saved = future.result()
-            except VeoError as err:
-                self.failed = True
-                done.append((key, None, err.message))
+                item = self.done.get(timeout=0.2) if until is not None else self.done.get_nowait()
+            except queue.Empty:
+                if until is None or clock() >= until:
+                    return
                 continue
-            except KeyboardInterrupt:
-                continue
-            self.apply(key, saved)
-            done.append((key, saved, None))
-        return done
-
-    def apply(self, key: str, saved: SavedVideo) -> None:
-        """Note a saved file on its shot (or the job)."""
-        for task in self.job.tasks:
-            if task.shot_id == key:
-                task.file, task.size, task.sha256, task.download_error = saved.path, saved.size, saved.sha256, None
-                return
-        self.job.file, self.job.size, self.job.sha256 = saved.path, saved.size, saved.sha256
-
-    def note_failure(self, key: str, message: str) -> None:
-        """Note a file that could not be saved."""
-        for task in self.job.tasks:
-            if task.shot_id == key:
-                task.download_error = message
-                return
-        self.job.download_error = message
-
-    def shutdown(self) -> None:
-        """Stop the workers at once (Ctrl-C): partial files are removed by save_video."""
-        self.stop.set()
-        if self.pool is not None:
-            self.pool.shutdown(wait=True)
+            self.pending -= 1
+            yield item
 
 
 # ---- Progress display (stderr) and output (stdout) ----
@@ -2167,64 +2184,45 @@ class Downloader:
 COLORS = {"done": "32", "failed": "31", "running": "33", "queued": "2"}
 
 
-def shot_times(tasks: Sequence[Task], elapsed: float) -> List[Optional[float]]:
-    """Each shot's own time: shots run one after another, each from the end of the one before."""
-    times: List[Optional[float]] = []
-    previous_end = 0.0
-    for task in tasks:
-        if task.finished and task.elapsed_seconds is not None:
-            times.append(max(0.0, task.elapsed_seconds - previous_end))
-            previous_end = max(previous_end, task.elapsed_seconds)
-        elif task.finished:
-            times.append(None)
-        else:
-            times.append(None)
-    running_seen = False
-    for index, task in enumerate(tasks):
-        if not task.finished and not running_seen and display_state(task) == "running":
-            times[index] = max(0.0, elapsed - previous_end)
-            running_seen = True
-    return times
-
-
 class Reporter:
-    """People's text on stderr: one line per change, or a live block on a terminal."""
+    """People's text on stderr: lines, each one clean line, and on a terminal a live block redrawn in place."""
 
     def __init__(
-        self, stream: IO[str], *, quiet: bool = False, verbose: bool = False, live: bool = False, color: bool = False
+        self, stream: Optional[IO[str]], *, quiet: bool = False, verbose: bool = False, live: bool = False
     ) -> None:
         """Write to `stream` in the mode asked."""
-        self.stream = stream
-        self.quiet = quiet
-        self.verbose = verbose
+        self.stream, self.quiet, self.verbose = stream, quiet, verbose and not quiet
         self.live = live and not quiet
-        self.color = color and self.live
-        self.secrets: List[str] = []
         self.block: List[str] = []
         self.warned: Set[str] = set()
 
-    def write(self, text: str) -> None:
-        """Write lines, keeping a live block under them; never the key."""
-        text = redact(text, self.secrets)
+    def write(self, *lines: str, media: bool = False) -> None:
+        """Lines for people, even with --quiet: each one printable line, no key; only media() starts with MEDIA:."""
+        shown = [clean_line(line, 2000) for line in lines]
+        self.draw([" " + line if line.startswith("MEDIA:") and not media else line for line in shown])
+
+    def draw(self, lines: Sequence[str], block: Optional[List[str]] = None) -> None:
+        """Write lines above the live block, or draw the block anew: the one place that moves the cursor."""
+        text = "\x1b[%dA\r\x1b[J" % len(self.block) if self.block else ""
+        if block is not None:
+            self.block = block
         try:
-            if self.block:
-                self.stream.write("\x1b[%dA\r\x1b[J" % len(self.block))
-                self.stream.write(text + "\n" + "".join(line + "\n" for line in self.block))
-            else:
-                self.stream.write(text + "\n")
+            assert self.stream is not None
+            self.stream.write(text + "".join(line + "\n" for line in list(lines) + self.block))
             self.stream.flush()
-        except (OSError, ValueError):
-            pass  # a closed stderr must not end the job
+        except (AssertionError, OSError, ValueError):
+            pass  # no stderr, or a closed one, must not end the job
 
-    def info(self, text: str) -> None:
-        """A line for people, unless --quiet."""
+    def info(self, *lines: str) -> None:
+        """Lines for people, unless --quiet."""
         if not self.quiet:
-            self.write(text)
+            self.write(*lines)
 
-    def warn(self, text: str) -> None:
-        """A warning, once, unless --quiet."""
+    def warn(self, text: str, once: bool = True) -> None:
+        """A warning, unless --quiet (and, when `once`, only the first time)."""
         if not self.quiet and text not in self.warned:
-            self.warned.add(text)
+            if once:
+                self.warned.add(text)
             self.write("warning: " + text)
 
     def http(self, text: str) -> None:
@@ -2233,17 +2231,13 @@ class Reporter:
             self.write("http: " + text)
 
     def media(self, path: str) -> None:
-        """MEDIA:<absolute path>, which agents attach to their reply; even with --quiet."""
-        self.write("MEDIA:" + os.path.abspath(path))
+        """MEDIA:<absolute path> for a video this run saved or found saved, which agents attach to their reply."""
+        self.write("MEDIA:" + os.path.abspath(path), media=True)
 
     def error(self, err: VeoError) -> None:
         """error: <what>, the details, then hint: <how to fix>; always shown."""
-        lines = ["error: " + err.message]
-        if len(err.details) > 1 and all(isinstance(d, str) for d in err.details):
-            lines += ["  - " + str(detail) for detail in err.details[:30]]
-        if err.hint:
-            lines.append("hint: " + err.hint)
-        self.write("\n".join(lines))
+        details = ["  - %s" % d for d in err.details[:30] if isinstance(d, str)] if len(err.details) > 1 else []
+        self.write("error: " + err.message, *details, *(["hint: " + err.hint] if err.hint else []))
 
     def shots(self, job: Job, elapsed: float, changed: Sequence[Task]) -> None:
         """Show shot states: redraw the live block, or one plain line per change."""
@@ -2252,9 +2246,8 @@ class Reporter:
         times = shot_times(job.tasks, elapsed)
         if not self.live:
             for task in changed:
-                state = display_state(task)
-                took = times[job.tasks.index(task)]
-                suffix = " in %s" % format_duration(took) if state in ("done", "failed") and took is not None else ""
+                state, took = display_state(task), times[job.tasks.index(task)]
+                suffix = " in %s" % format_duration(took) if task.finished and took is not None else ""
                 reason = ": %s" % task.error if state == "failed" and task.error else ""
                 self.write("[%s] %s: %s%s%s" % (format_duration(elapsed), task.shot_id, state, suffix, reason))
             return
@@ -2263,21 +2256,12 @@ class Reporter:
         lines = ["job %s  %d/%d done  %s elapsed" % (job.job_id, done, len(job.tasks), format_duration(elapsed))]
         for task, took in zip(job.tasks, times):
             state = display_state(task)
-            shown = state.ljust(7)
-            if self.color:
-                shown = "\x1b[%sm%s\x1b[0m" % (COLORS[state], shown)
+            shown = "\x1b[%sm%s\x1b[0m" % (COLORS[state], state.ljust(7))
             note = format_duration(took) if took is not None else ""
             if state == "failed" and task.error:
                 note = (note + "  " + task.error)[:60]
-            lines.append("  %s  %s  %s" % (task.shot_id[:24].ljust(width), shown, note))
-        try:
-            if self.block:
-                self.stream.write("\x1b[%dA\r\x1b[J" % len(self.block))
-            self.block = [redact(line, self.secrets) for line in lines]
-            self.stream.write("".join(line + "\n" for line in self.block))
-            self.stream.flush()
-        except (OSError, ValueError):
-            pass
+            lines.append("  %s  %s  %s" % (clean_line(task.shot_id, 24).ljust(width), shown, clean_line(note)))
+        self.draw([], lines)
 
     def end_live(self) -> None:
         """Leave the live block on screen as it is."""
@@ -2287,73 +2271,64 @@ class Reporter:
 class Output:
     """stdout: NDJSON stages, one JSON document (--json-only), or a table on a terminal."""
 
-    def __init__(self, stream: IO[str], *, json_only: bool, human: bool) -> None:
+    def __init__(self, stream: Optional[IO[str]], *, json_only: bool, human: bool) -> None:
         """Write to `stream` in the mode asked."""
-        self.stream = stream
-        self.json_only = json_only
-        self.human = human and not json_only
-        self.secrets: List[str] = []
+        self.stream, self.json_only, self.human = stream, json_only, human and not json_only
+        self.broken = ""  # why stdout could not be written
+
+    def write(self, text: str) -> None:
+        """Write and flush; a stdout that is closed or full is noted, not a crash."""
+        try:
+            assert self.stream is not None, "standard output is closed"
+            self.stream.write(text)
+            self.stream.flush()
+        except (AssertionError, OSError, ValueError) as exc:
+            self.broken = self.broken or clean_line(str(exc) or type(exc).__name__, 120)
 
     def emit(self, document: Any) -> None:
-        """One JSON document on a line of its own; never the key."""
-        try:
-            text = json.dumps(redact_json(document, self.secrets), separators=(",", ":"), ensure_ascii=True)
-        except RecursionError:  # a hostile answer nested too deeply: keep the rest
-            document = dict(document, response="(the service's answer was nested too deeply to print)")
-            text = json.dumps(redact_json(document, self.secrets), separators=(",", ":"), ensure_ascii=True)
-        self.stream.write(text + "\n")
-        self.stream.flush()
+        """One JSON document on a line of its own."""
+        self.write(dump_json(document) + "\n")
 
     def stage(self, name: str, payload: Dict[str, Any]) -> None:
         """An NDJSON stage line (not with --json-only or for people)."""
         if not self.json_only and not self.human:
             self.emit(dict({"stage": name}, **payload))
 
-    def final(self, result: Dict[str, Any]) -> None:
-        """The result or error object, last."""
-        if self.json_only:
-            self.emit(result)
-        elif self.human:
-            self.stream.write(redact(human_summary(result), self.secrets))
-            self.stream.flush()
-        else:
-            self.emit({"stage": "result", "result": result})
+    def final(self, result: Dict[str, Any], table: str = "") -> None:
+        """The result or error object, last; a person at a terminal gets `table` instead."""
+        if self.json_only or not self.human:
+            self.emit(result if self.json_only else {"stage": "result", "result": result})
+        elif table:
+            self.write(table)
 
 
-def human_summary(result: Dict[str, Any]) -> str:
+def job_table(job: Job, status: str, elapsed: float) -> str:
     """The result as a table for a person at a terminal."""
-    if result.get("status") == "error":
-        return ""
-    if result.get("status") == "dry-run":
-        estimate = result["estimate"]
-        request = result["request"]
-        return "dry run: %s %s\n%d shot(s), %d s of video, %d credits; nothing was sent\n%s\n" % (
-            request["method"],
-            request["url"],
-            estimate["shots"],
-            estimate["seconds"],
-            estimate["credits"],
-            json.dumps(request["body"], indent=2),
-        )
     rows = [("SHOT", "STATUS", "TIME", "FILE OR URL")]
-    previous_end = 0.0
-    for shot in result.get("shots", []):
-        where = shot.get("file") or url_without_query(shot.get("videoUrl") or "") or (shot.get("error") or "")
-        took = shot.get("elapsedSeconds")
-        if isinstance(took, (int, float)):
-            # Shots run one after another: each one's own time starts where the one before ended.
-            took, previous_end = max(0.0, took - previous_end), max(previous_end, took)
-        rows.append((str(shot["shotId"])[:32], str(shot["status"]), format_duration(took), where))
-    if result.get("videoUrl") or result.get("file"):
-        rows.append(("(combined)", "", "", result.get("file") or url_without_query(result["videoUrl"])))
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = ["  ".join(row[i].ljust(widths[i]) for i in range(3)) + "  " + row[3] for row in rows]
-    head = "job %s: %s after %s" % (
-        result.get("jobId"),
-        result.get("status"),
-        format_duration(result.get("elapsedSeconds")),
-    )
-    return head + "\n" + "\n".join(line.rstrip() for line in lines) + "\n"
+    for task, took in zip(job.tasks, shot_times(job.tasks, elapsed)):
+        where = (
+            (task.video.file if task.video.sha256 else None)
+            or url_without_query(task.video.url or "")
+            or task.error
+            or ""
+        )
+        rows.append((task.shot_id[:32], task.status, format_duration(took), where))
+    if job.combined.url or job.combined.sha256:
+        rows.append(
+            (
+                "(combined)",
+                "",
+                "",
+                (job.combined.file if job.combined.sha256 else None) or url_without_query(job.combined.url or ""),
+            )
+        )
+    widths = [max(len(clean_line(row[i], 200)) for row in rows) for i in range(3)]
+    lines = ["job %s: %s after %s" % (job.job_id, status, format_duration(elapsed))]
+    lines += [
+        "  ".join(clean_line(row[i], 200).ljust(widths[i]) for i in range(3)) + "  " + clean_line(row[3], 500)
+        for row in rows
+    ]
+    return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
 # ---- Commands ----
@@ -2361,531 +2336,488 @@ def human_summary(result: Dict[str, Any]) -> str:
 
 @dataclass
 class Session:
-    """One run's options and its ways to talk."""
+    """One run: its options, its machine, and its ways to talk."""
 
-    args: argparse.Namespace
+    opts: Options
     rt: Runtime
     reporter: Reporter
     output: Output
-    record_ok: bool = True
 
     def resume_command(self, job: Job) -> str:
-        """The command that picks this job up again."""
-        ref = job.job_id if job.job_file and os.path.dirname(job.job_file) == jobs_dir(self.rt) else job.job_file
-        if ref is None:
-            tasks = [{"shotId": t.shot_id, "taskId": t.task_id} for t in job.tasks]
-            return "%s status --task-ids-json '%s' --follow" % (self.rt.program, json.dumps(tasks))
-        return "%s status --job %s --follow" % (self.rt.program, ref)
+        """The command that finishes this job from where it stands, with this run's own flags, quoted for the shell."""
+        if job.job_file:
+            words = [
+                "status",
+                "--job",
+                job.job_id if os.path.dirname(job.job_file) == jobs_dir(self.rt) else job.job_file,
+            ]
+        else:
+            tasks = json.dumps([{"shotId": t.shot_id, "taskId": t.task_id} for t in job.tasks])
+            words = ["status", "--task-ids-json", tasks, "--resolution", job.resolution]
+        words = self.rt.program + words + ["--follow"] + self.opts.resume_flags
+        if os.name == "nt":
+            import subprocess
+
+            return subprocess.list2cmdline(words)
+        import shlex
+
+        return " ".join(shlex.quote(word) for word in words)
 
     def save(self, job: Job) -> None:
-        """Write the job record; if it cannot be written, say so once and go on."""
-        if not job.job_file:
-            return
+        """Update the job record; if it cannot be written now, say so and go on (the task IDs are in the output)."""
         try:
-            write_private_file(job.job_file, json.dumps(job_to_record(job), indent=1, sort_keys=False) + "\n")
+            save_record(job)
         except OSError as exc:
-            self.reporter.warn(
-                "the job record could not be written to %s (%s); the run goes on, and the task IDs are "
-                "in the output" % (job.job_file, exc.strerror or exc)
-            )
-            job.job_file = None
-            self.record_ok = False
+            self.reporter.warn("the job record %s could not be updated (%s)" % (job.job_file, exc.strerror or exc))
 
 
 def read_shots_source(args: argparse.Namespace, rt: Runtime) -> Any:
-    """The raw shots from exactly one of --shots-json, --shots-file, --prompt."""
-    sources = [
-        name
-        for name, value in (
-            ("--shots-json", args.shots_json),
-            ("--shots-file", args.shots_file),
-            ("--prompt", args.prompt),
-        )
-        if value is not None
-    ]
+    """The raw shots from --shots-json, --shots-file or --prompt (argparse lets exactly one through)."""
     hint = "give exactly one of --shots-json JSON, --shots-file PATH (- for standard input), --prompt TEXT"
-    if len(sources) != 1:
-        raise usage_error("submit needs exactly one source of shots, got %s" % (" and ".join(sources) or "none"), hint)
-    prompt_only = [
-        name
-        for name, value in (
-            ("--generation-type", args.generation_type),
-            ("--aspect-ratio", args.aspect_ratio),
-            ("--image-url", args.image_url),
-            ("--shot-id", args.shot_id),
+    prompt_only = {
+        "--generation-type": args.generation_type,
+        "--aspect-ratio": args.aspect_ratio,
+        "--image-url": args.image_url,
+        "--shot-id": args.shot_id,
+    }
+    if args.prompt is None and any(value is not None for value in prompt_only.values()):
+        raise usage_error(
+            "%s only goes with --prompt" % ", ".join(k for k, v in prompt_only.items() if v is not None), hint
         )
-        if value is not None
-    ]
-    if args.prompt is None and prompt_only:
-        raise usage_error("%s only goes with --prompt" % ", ".join(prompt_only), hint)
     if args.prompt is not None:
-        shot: Dict[str, Any] = {
-            "id": args.shot_id if args.shot_id is not None else "shot-1",
+        shot = {
+            "id": args.shot_id or "shot-1",
             "prompt": args.prompt,
             "generationType": args.generation_type or "TEXT_2_VIDEO",
-            "aspectRatio": args.aspect_ratio or "16:9",
         }
-        if args.image_url:
-            shot["imageUrls"] = list(args.image_url)
-        return [shot]
+        return [
+            dict(
+                shot,
+                aspectRatio=args.aspect_ratio or "16:9",
+                **({"imageUrls": args.image_url} if args.image_url else {}),
+            )
+        ]
     if args.shots_json is not None:
-        return parse_json_text(args.shots_json, "--shots-json", hint)
-    path = args.shots_file
+        return load_user_json(args.shots_json, "--shots-json", hint)
+    where = "on standard input" if args.shots_file == "-" else args.shots_file
     try:
-        if path == "-":
-            text = rt.stdin.read(64 * 1024 * 1024)
-        else:
-            with open(path, encoding="utf-8-sig") as handle:
+        if args.shots_file != "-":
+            with open(args.shots_file, encoding="utf-8-sig") as handle:
                 text = handle.read(64 * 1024 * 1024)
-    except (OSError, UnicodeDecodeError) as exc:
+        elif rt.stdin is None:
+            raise OSError("standard input is closed")
+        else:
+            text = rt.stdin.read(64 * 1024 * 1024)
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
         raise usage_error(
-            "the shots file %s could not be read (%s)" % (path, getattr(exc, "strerror", None) or exc), hint
+            "the shots file %s could not be read (%s)"
+            % (where, clean_line(getattr(exc, "strerror", None) or str(exc), 120)),
+            hint,
         )
-    return parse_json_text(text, "the shots file %s" % ("on standard input" if path == "-" else path), hint)
-
-
-def make_client(args: argparse.Namespace, session: Session, base_url: str) -> ApiClient:
-    """Find the key and build the API client."""
-    key, _source = find_api_key(args.api_key, session.rt, session.reporter.warn)
-    session.reporter.secrets.append(key)
-    session.output.secrets.append(key)
-    return ApiClient(
-        base_url,
-        key,
-        args.user_agent,
-        args.timeout,
-        args.max_retries,
-        session.rt,
-        session.reporter.http,
-        session.reporter.warn,
-    )
-
-
-def job_from_generate_answer(
-    answer: Any, shots: Sequence[Shot], args: argparse.Namespace, base_url: str, submitted: float, rt: Runtime
-) -> Job:
-    """The job a generate answer made; a job that failed at once, or names no task, is an error."""
-    if (
-        isinstance(answer, dict)
-        and status_word_kind(answer.get("status")) == "failed"
-        and not any(
-            isinstance(entry, dict) and first_field(entry, ("taskId", "task_id"))
-            for entry in (answer["shots"] if isinstance(answer.get("shots"), list) else [])
-        )
-    ):
-        reason = error_text_of(answer) or "the service refused the job as a whole"
-        raise VeoError(
-            "GENERATION_FAILED",
-            "the job failed at once: %s" % reason,
-            EXIT_GENERATION_FAILED,
-            [answer],
-            hint="check the prompts and image URLs; failed jobs are refunded",
-        )
-    tasks = tasks_from_generate_answer(shots, answer, utc_iso(rt.wall()))
-    if not tasks:
-        raise VeoError(
-            "SUBMIT_OUTCOME_UNKNOWN",
-            "the service accepted the submit but its answer names no task ID for every shot; the job may "
-            "exist and credits may be spent, so it was not sent again",
-            EXIT_FAILURE,
-            [short_repr(answer, 500)],
-            hint="check your jobs at https://nanophoto.ai before submitting again",
-        )
-    job_id = new_job_id(submitted, tasks[0].task_id)
-    job = Job(
-        job_id=job_id,
-        base_url=base_url,
-        resolution=args.resolution,
-        submitted_at=utc_iso(submitted),
-        tasks=tasks,
-        shots=[shot.to_api() for shot in shots],
-        last_response=answer,
-        job_file=os.path.abspath(args.job_file) if args.job_file else os.path.join(jobs_dir(rt), job_id + ".json"),
-    )
-    job.status = job_status(job.tasks)
-    return job
-
-
-def record_and_tell(job: Job, answer: Any, estimate: Estimate, session: Session) -> None:
-    """Save the record first, then tell: the task IDs on stdout and stderr."""
-    args, reporter = session.args, session.reporter
-    session.save(job)
-    stage = {"jobId": job.job_id, "jobFile": job.job_file, "response": answer}
-    stage["shots"] = [{"shotId": t.shot_id, "taskId": t.task_id} for t in job.tasks]
-    session.output.stage("submitted", stage)
-    reporter.info(
-        "submitted job %s: %d shot(s) at %s, %d s of video, %d credits"
-        % (job.job_id, estimate.shots, args.resolution, estimate.seconds, estimate.credits)
-    )
-    reporter.info("tasks: " + ", ".join("%s=%s" % (t.shot_id, t.task_id) for t in job.tasks))
-    if job.job_file:
-        reporter.info("job record: %s" % job.job_file)
-    if not args.follow:
-        reporter.info("follow it with: %s" % session.resume_command(job))
+    return load_user_json(text, "the shots file %s" % where, hint)
 
 
 def cmd_submit(args: argparse.Namespace, session: Session) -> int:
-    """submit: validate, (dry run or) send generate, write the record, follow when asked."""
-    rt, reporter = session.rt, session.reporter
-    raw = read_shots_source(args, rt)
-    shots, warnings = validate_shots(raw, args.resolution)
+    """submit: validate; print the request (--dry-run) or record the job, send generate, and follow when asked."""
+    opts, rt, reporter = session.opts, session.rt, session.reporter
+    shots, warnings = validate_shots(read_shots_source(args, rt), args.resolution)
     for warning in warnings:
         reporter.warn(warning)
-    estimate = estimate_job(len(shots), args.resolution)
-    if args.max_credits is not None and estimate.credits > args.max_credits:
+    cost = estimate(len(shots), args.resolution)
+    if args.max_credits is not None and cost["credits"] > args.max_credits:
         raise usage_error(
-            "the job would cost %d credits, over --max-credits %d" % (estimate.credits, args.max_credits),
+            "the job would cost %d credits, over --max-credits %d" % (cost["credits"], args.max_credits),
             "use fewer shots or 720p, or raise --max-credits; nothing was sent",
         )
-    base_url = check_base_url(args.base_url or rt.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL)
-    if args.download is not None and not args.follow:
-        raise usage_error(
-            "--download on submit needs --follow (videos exist only once the shots complete)",
-            "add --follow, or save later with: status --job <jobId> --download DIR",
-        )
-    if args.download is not None:
-        prepare_download_dir(args.download)
-    body = {"shots": [shot.to_api() for shot in shots], "resolution": args.resolution}
+    base_url = api_origin(args.base_url, rt)
+    summary = "%d shot(s) at %s, %d s of video, %d credits" % (
+        cost["shots"],
+        args.resolution,
+        cost["seconds"],
+        cost["credits"],
+    )
     if args.dry_run:
-        headers = ApiClient(base_url, "", args.user_agent, 0, 0, rt, reporter.http, reporter.warn).headers()
-        headers["Authorization"] = "Bearer ***"
-        reporter.info(
-            "dry run: %d shot(s) at %s, %d s of video, %d credits; nothing was sent"
-            % (estimate.shots, args.resolution, estimate.seconds, estimate.credits)
-        )
-        session.output.final(
-            {
-                "status": "dry-run",
-                "request": {"method": "POST", "url": base_url + GENERATE_PATH, "headers": headers, "body": body},
-                "estimate": estimate.to_json(),
-            }
-        )
+        body = {"shots": [shot.to_api() for shot in shots], "resolution": args.resolution}
+        request = {
+            "method": "POST",
+            "url": base_url + GENERATE_PATH,
+            "headers": dict(request_headers(opts.user_agent), Authorization="Bearer ***"),
+            "body": body,
+        }
+        reporter.info("dry run: %s; nothing was sent" % summary)
+        table = "dry run: POST %s\n%s; nothing was sent\n%s\n" % (request["url"], summary, json.dumps(body, indent=2))
+        session.output.final({"status": "dry-run", "request": request, "estimate": cost}, table)
         return EXIT_OK
-    client = make_client(args, session, base_url)
-    submitted = rt.wall()
-    # From the moment generate may leave until the job is recorded and told, a first Ctrl-C or
-    # SIGTERM waits for the answer, so the job cannot be lost; a second one stops at once.
-    waiting = "waiting for the service's answer, so that the job is not lost (Ctrl-C again stops at once)"
-    guard = HeldInterrupts(on_hold=lambda: reporter.write(waiting)).start()
+    api = Api(base_url, find_api_key(args.api_key, rt, reporter.warn), opts, rt, reporter.http, reporter.warn)
+    now = rt.wall()
+    job = Job(
+        new_job_id(now),
+        base_url,
+        args.resolution,
+        utc_iso(now),
+        shots=[shot.to_api() for shot in shots],
+        status="submitting",
+    )
+    job.job_file = os.path.abspath(args.job_file) if args.job_file else os.path.join(jobs_dir(rt), job.job_id + ".json")
+    if args.job_file and os.path.lexists(job.job_file):
+        raise usage_error(
+            "--job-file %s already exists; it may be another job's record" % job.job_file,
+            "name a new file, or leave --job-file out; nothing was sent",
+        )
     try:
-        try:
-            answer = client.generate(shots, args.resolution, guard)
-            job = job_from_generate_answer(answer, shots, args, base_url, submitted, rt)
-        except KeyboardInterrupt:
-            raise VeoError(
-                "SUBMIT_OUTCOME_UNKNOWN",
-                "interrupted while submitting; the job may exist and credits may be spent",
-                EXIT_INTERRUPTED,
-                hint="check your jobs at https://nanophoto.ai before submitting again, to avoid paying twice",
-            )
+        save_record(job)  # before anything is sent: a job that may exist always has a record
+    except OSError as exc:
+        raise VeoError(
+            "RECORD_NOT_WRITTEN",
+            "the job record could not be written to %s (%s); nothing was sent" % (job.job_file, exc.strerror or exc),
+            EXIT_FAILURE,
+            hint="make the state folder writable, or set VEO_3_1_STATE_DIR to one that is",
+        )
+    # From the moment generate may leave until the job is recorded and told, a first Ctrl-C or
+    # SIGTERM waits for the answer, so that the job cannot be lost; a second one stops at once.
+    guard = HeldInterrupts(
+        on_hold=lambda: reporter.write(
+            "waiting for the service's answer, so that the job is not lost (Ctrl-C again stops at once)"
+        )
+    )
+    with guard:
+        answer = send_submit(job, shots, api, guard, session)
 
         def announce() -> None:
             """Record and tell the job; a Ctrl-C held until now stops the run here (run_job says how to resume)."""
             try:
-                record_and_tell(job, answer, estimate, session)
+                session.save(job)
+                tasks = [{"shotId": t.shot_id, "taskId": t.task_id} for t in job.tasks]
+                session.output.stage(
+                    "submitted", {"jobId": job.job_id, "jobFile": job.job_file, "shots": tasks, "response": answer}
+                )
+                reporter.info(
+                    "submitted job %s: %s" % (job.job_id, summary),
+                    "tasks: " + ", ".join("%s=%s" % (t.shot_id, t.task_id) for t in job.tasks),
+                    "job record: %s" % job.job_file,
+                )
             finally:
-                guard.stop()
+                guard.__exit__()
             if guard.caught:
                 raise KeyboardInterrupt
 
-        return run_job(job, client, session, one_off=not args.follow, before=announce)
-    finally:
-        guard.stop()
+        return run_job(job, api, session, check_now=False, before=announce)
 
 
-def find_record_for_tasks(tasks: Sequence[Task], rt: Runtime) -> Optional[Job]:
-    """A saved job with exactly these task IDs, so that status --task-ids-json reuses its record."""
-    wanted = sorted(task.task_id for task in tasks)
-    for path, data in list_records(rt):
-        entries = data.get("tasks")
-        if isinstance(entries, list) and sorted(str(e.get("taskId")) for e in entries if isinstance(e, dict)) == wanted:
+def send_submit(job: Job, shots: Sequence[Shot], api: Api, guard: HeldInterrupts, session: Session) -> Any:
+    """Send generate and read the job it made into `job`; the record says what became of a submit that made none."""
+    try:
+        try:
+            answer = api.generate(shots, job.resolution, guard)
+        except KeyboardInterrupt:  # a second Ctrl-C: stop at once, the outcome unknown
+            raise outcome_unknown("interrupted while submitting", exit_status=EXIT_INTERRUPTED)
+        job.tasks = tasks_from_generate_answer(shots, answer, utc_iso(session.rt.wall()))
+        entries = answer.get("shots") if isinstance(answer, dict) else None
+        if not job.tasks and isinstance(answer, dict) and status_word_kind(answer.get("status")) == "failed":
+            reason = error_text_of(answer) or "the service refused the job as a whole"
+            raise VeoError(
+                "GENERATION_FAILED",
+                "the job failed at once: %s" % reason,
+                EXIT_GENERATION_FAILED,
+                [answer],
+                hint="check the prompts and image URLs; failed jobs are refunded",
+            )
+        if not job.tasks:
+            raise outcome_unknown(
+                "the service accepted the submit, but its answer names no task ID: %s"
+                % short_repr(entries if entries is not None else answer, 200)
+            )
+    except VeoError as err:
+        if err.code == "SUBMIT_OUTCOME_UNKNOWN":
+            job.status, job.error = "unknown", err.message
+            session.save(job)
+        else:  # surely refused, or never sent: no job exists, so no record either
             try:
-                return job_from_record(data, path)
-            except VeoError:
-                continue
-    return None
+                os.unlink(job.job_file)
+            except OSError:
+                pass
+        raise
+    missing = [shot.id for shot in shots if shot.id not in [task.shot_id for task in job.tasks]]
+    if missing:
+        job.error = "the service's answer names no task for %s; that part of the job cannot be followed" % ", ".join(
+            missing
+        )
+    job.status, job.last_response = job_status(job.tasks), answer
+    return answer
+
+
+def api_origin(given: Optional[str], rt: Runtime, recorded: Optional[str] = None) -> str:
+    """The API origin: --base-url, else the job record's, else $NANOPHOTO_BASE_URL, else the default."""
+    return check_base_url(given or recorded or rt.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL)
+
+
+def newest_record(rt: Runtime) -> str:
+    """The newest job record's path, for --last; a newest record that cannot be read is said, not skipped."""
+    records = list_records(rt)
+    if not records:
+        raise usage_error(
+            "there is no saved job in %s" % jobs_dir(rt), "submit a job first, or use status --task-ids-json"
+        )
+    path, data, _ = records[0]
+    if data is None:
+        raise usage_error(
+            "the newest job record %s cannot be read, so --last does not know the newest job" % path,
+            "name a job with --job (status --list shows them), or move that file away",
+        )
+    return path
+
+
+def list_entry(path: str, data: Optional[Dict[str, Any]], when: str) -> Dict[str, Any]:
+    """One job of status --list: its id, record, time, shots, last known status, and the files it saved."""
+    if data is None:
+        return {"jobId": None, "jobFile": path, "submittedAt": when, "shots": 0, "status": "unreadable", "files": []}
+    entries = [e for e in data.get("tasks") or [] if isinstance(e, dict)] if isinstance(data.get("tasks"), list) else []
+    files = [e["file"] for e in [*entries, data] if typed(e, "file", str) and typed(e, "sha256", str)]
+    shots = len(entries) or (len(data["shots"]) if isinstance(data.get("shots"), list) else 0)
+    return {
+        "jobId": data["jobId"],
+        "jobFile": path,
+        "submittedAt": when,
+        "shots": shots,
+        "status": data.get("status"),
+        "files": files,
+    }
 
 
 def cmd_status(args: argparse.Namespace, session: Session) -> int:
-    """status: one check, or follow, for tasks given, a saved job, or the newest job; or list jobs."""
+    """status: list the saved jobs, or check (and follow) given tasks, a saved job, or the newest one."""
     rt = session.rt
     if args.list:
-        session.output.emit(
-            [
-                {
-                    "jobId": data["jobId"],
-                    "jobFile": path,
-                    "submittedAt": data.get("submittedAt"),
-                    "shots": len(data["tasks"]) if isinstance(data.get("tasks"), list) else 0,
-                    "status": data.get("status"),
-                }
-                for path, data in list_records(rt)
-            ]
-        )
+        session.output.emit([list_entry(*record) for record in list_records(rt)])
         return EXIT_OK
-    sources = [
-        name
-        for name, value in (("--task-ids-json", args.task_ids_json), ("--job", args.job), ("--last", args.last or None))
-        if value is not None
-    ]
-    if len(sources) != 1:
-        raise usage_error(
-            "status needs exactly one of --task-ids-json, --job, --last (or --list), got %s"
-            % (" and ".join(sources) or "none"),
-            "e.g. status --last --follow, or status --job <jobId> --follow",
-        )
     if args.task_ids_json is not None:
-        tasks = parse_task_ids(parse_json_text(args.task_ids_json, "--task-ids-json", "give a JSON array of tasks"))
-        base_url = check_base_url(args.base_url or rt.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL)
-        found = find_record_for_tasks(tasks, rt)
-        if found is not None:
-            job = found
-        else:
-            now = rt.wall()
-            job_id = new_job_id(now, tasks[0].task_id)
-            job = Job(
-                job_id=job_id,
-                base_url=base_url,
-                resolution=args.resolution or "720p",
-                submitted_at=utc_iso(now),
-                tasks=tasks,
-                job_file=os.path.join(jobs_dir(rt), job_id + ".json"),
-            )
+        tasks = parse_task_ids(load_user_json(args.task_ids_json, "--task-ids-json", "give a JSON array of tasks"))
+        now = rt.wall()
+        job = find_record_for_tasks(tasks, rt) or Job(
+            new_job_id(now), "", args.resolution or "720p", utc_iso(now), tasks
+        )
     else:
-        if args.last:
-            records = list_records(rt)
-            if not records:
-                raise usage_error(
-                    "there is no saved job in %s" % jobs_dir(rt), "submit a job first, or use status --task-ids-json"
-                )
-            path = records[0][0]
-        else:
-            path = resolve_job_ref(args.job, rt)
-        job = load_record(path)
-        base_url = check_base_url(args.base_url or job.base_url)
-    job.base_url = base_url
-    if args.resolution:
-        job.resolution = args.resolution
-    if args.download is not None:
-        prepare_download_dir(args.download)
-    client = make_client(args, session, base_url)
-    return run_job(job, client, session, one_off=not args.follow)
-
-
-def run_job(
-    job: Job, client: ApiClient, session: Session, *, one_off: bool, before: Callable[[], None] = lambda: None
-) -> int:
-    """Check once or follow to the end; save videos; print the result. Ctrl-C and errors keep the job."""
-    args, rt, reporter = session.args, session.rt, session.reporter
-    downloader: Optional[Downloader] = None
-    submitted_ts = iso_to_timestamp(job.submitted_at) or rt.wall()
-    max_wait = args.max_wait if args.max_wait is not None else default_max_wait(len(job.tasks))
-    deadline = rt.clock() + max_wait
-    timed_out = False
-    failure: Optional[VeoError] = None
-    try:
-        # From here on the job exists: an interrupt at any point keeps it and says how to resume.
-        before()
-        if args.download is not None:
-            downloader = Downloader(
-                args.download, job, rt, args.user_agent, args.timeout, args.download_workers, reporter.http
+        job = load_record(newest_record(rt) if args.last else resolve_job_ref(args.job, rt))
+        if job.status in ("submitting", "unknown"):
+            why = job.error or "its submit never got an answer (the run was stopped, or is still waiting)"
+            text = "job %s was submitted at %s, but %s; it may exist at the service, and credits may be spent" % (
+                job.job_id,
+                job.submitted_at,
+                why,
             )
-        if one_off and args.command == "status":
-            # Always ask, even when the record says finished: links expire, and fresh ones come back.
-            answer = client.check_status(job.tasks, job.resolution, None)
-            note_answer(job, answer, session, submitted_ts, downloader)
-        elif one_off:
-            pass  # submit without --follow: the generate answer is all there is to say
-        else:
-            timed_out = poll_until_done(job, client, session, submitted_ts, deadline, downloader)
+            raise VeoError(
+                "SUBMIT_OUTCOME_UNKNOWN",
+                text,
+                EXIT_FAILURE,
+                hint=PAY_TWICE_HINT + "; a job found there can be followed with status --task-ids-json",
+            )
+    job.base_url = api_origin(args.base_url, rt, job.base_url or None)
+    job.resolution = args.resolution or job.resolution
+    api = Api(
+        job.base_url,
+        find_api_key(args.api_key, rt, session.reporter.warn),
+        session.opts,
+        rt,
+        session.reporter.http,
+        session.reporter.warn,
+    )
+    return run_job(job, api, session, check_now=True)
+
+
+def run_job(job: Job, api: Api, session: Session, *, check_now: bool, before: Callable[[], None] = lambda: None) -> int:
+    """Check once or follow to the end; save the videos; print the result. Ctrl-C and errors keep the job."""
+    opts, rt, reporter = session.opts, session.rt, session.reporter
+    started = iso_to_timestamp(job.submitted_at) or rt.wall()
+    deadline = rt.clock() + (opts.max_wait if opts.max_wait is not None else default_max_wait(len(job.tasks)))
+    downloader = Downloader(opts.download, job, session) if opts.download else None
+    timed_out, failure = "", None
+    try:
+        before()  # from here on the job exists: an interrupt at any point keeps it and says how to resume
+        if opts.follow:
+            timed_out = follow(job, api, session, started, deadline, downloader)
+        elif check_now:  # always ask, even when the record says finished: links expire, and fresh ones come back
+            note_answer(job, api.check_status(job.tasks, job.resolution, None), session, started, downloader)
         if downloader is not None:
             downloader.start_ready()
-            note_downloads(downloader, session, job, wait=True)
+            if not note_downloads(downloader, session, until=deadline) and not timed_out:
+                timed_out = (
+                    "--max-wait ran out while videos were being saved; what is saved stays, and the rest resumes"
+                )
     except KeyboardInterrupt:
         if downloader is not None:
-            downloader.shutdown()
+            downloader.stop.set()
         reporter.end_live()
         session.save(job)
-        reporter.write("interrupted; the job goes on at the service. Resume with: %s" % session.resume_command(job))
-        session.output.final(build_result(job, rt.wall() - submitted_ts))
+        reporter.write("interrupted; the job goes on at the service", "resume with: %s" % session.resume_command(job))
+        session.output.final(build_result(job, rt.wall() - started))
         return EXIT_INTERRUPTED
     except VeoError as err:
-        failure = err
-    # The work is done: an interrupt now would only cost the user the result, so it waits.
-    with HeldInterrupts():
-        return finish_job(job, session, submitted_ts, timed_out, failure, downloader)
+        timed_out, failure = (err.message, None) if err.exit_status == EXIT_TIMEOUT else (timed_out, err)
+    with HeldInterrupts():  # the work is done: an interrupt now would only cost the user the result, so it waits
+        return finish_job(job, session, started, timed_out, failure, downloader)
 
 
 def finish_job(
     job: Job,
     session: Session,
-    submitted_ts: float,
-    timed_out: bool,
+    started: float,
+    timed_out: str,
     failure: Optional[VeoError],
     downloader: Optional[Downloader],
 ) -> int:
-    """Save the record, tell people and print the result; the exit status."""
+    """Save the record, tell people, print the result; the exit status (when not the shots', `error` says why)."""
     reporter = session.reporter
     reporter.end_live()
-    if downloader is not None and failure is not None:
-        downloader.shutdown()
+    if downloader is not None:
+        downloader.stop.set()
     session.save(job)
-    result = build_result(job, session.rt.wall() - submitted_ts)
+    elapsed = session.rt.wall() - started
+    result = build_result(job, elapsed)
+    if failure is None and not timed_out and job.error:
+        failure = VeoError("BAD_RESPONSE", job.error, EXIT_FAILURE, hint=PAY_TWICE_HINT)
+    if failure is None and not timed_out and downloader is not None and downloader.failed:
+        text = "%s could not be saved" % " and ".join(downloader.failed)
+        failure = VeoError(
+            "DOWNLOAD_FAILED", text, EXIT_FAILURE, hint="run the resume command below: it fetches only what is missing"
+        )
     if timed_out:
         result["status"] = "timeout"
+        reporter.write("error: " + timed_out)
+    else:
+        summarize(job, result["status"], result["elapsedSeconds"], session)
     if failure is not None:
         reporter.error(failure)
-        reporter.info("the job is kept; resume with: %s" % session.resume_command(job))
         result["error"] = failure.to_json()["error"]
-        session.output.final(result)
-        return failure.exit_status
-    summarize(job, result, session, timed_out)
-    session.output.final(result)
-    return exit_status_for(result["status"], downloader is not None and downloader.failed)
+    if failure is not None or timed_out:
+        reporter.write("resume with: %s" % session.resume_command(job))
+    elif result["status"] == "processing":
+        reporter.info("follow it with: %s" % session.resume_command(job))
+    session.output.final(result, job_table(job, result["status"], elapsed))
+    if timed_out:
+        return EXIT_TIMEOUT
+    return (
+        failure.exit_status
+        if failure is not None
+        else EXIT_GENERATION_FAILED
+        if result["status"] in ("failed", "partial")
+        else EXIT_OK
+    )
 
 
-def note_answer(job: Job, answer: Any, session: Session, submitted_ts: float, downloader: Optional[Downloader]) -> None:
-    """Fold an answer in; on change: save the record, a progress stage, a line for people."""
+def summarize(job: Job, status: str, elapsed: float, session: Session) -> None:
+    """The final summary for people on stderr."""
+    failed = [task for task in job.tasks if task.status == "failed"]
+    done = sum(task.status == "completed" for task in job.tasks)
+    counts = "%d of %d shot(s) completed%s" % (done, len(job.tasks), ", %d failed" % len(failed) if failed else "")
+    session.reporter.info("%s: %s (%s since submit)" % (status, counts, format_duration(elapsed)))
+    session.reporter.info(*["  %s failed: %s" % (task.shot_id, task.error) for task in failed])
+    if failed:
+        session.reporter.info("hint: failed shots are refunded; fix their prompts or images and submit them again")
+
+
+def note_answer(job: Job, answer: Any, session: Session, started: float, downloader: Optional[Downloader]) -> None:
+    """Fold an answer in; on change: save the record, a progress stage, a line for people; start ready downloads."""
     now = session.rt.wall()
-    elapsed = now - submitted_ts
     before = {id(task): task.status for task in job.tasks}
-    changed = apply_status_answer(job, answer, utc_iso(now), elapsed)
-    job.last_response = answer
-    job.status = job_status(job.tasks)
+    changed = apply_status_answer(job, answer, utc_iso(now), now - started)
+    job.last_response, job.status = answer, job_status(job.tasks)
     if job.status != "processing" and not job.finished_at:
         job.finished_at = utc_iso(now)
-    if changed:
+    if changed or not job.job_file:
+        # status --task-ids-json: the service knows these tasks, so now they are a job worth a record.
+        job.job_file = job.job_file or os.path.join(jobs_dir(session.rt), job.job_id + ".json")
         session.save(job)
-    # Agents read stdout: a stage only when a shot's outcome changed, not its wording.
-    moved = [task for task in changed if before[id(task)] != task.status]
+    moved = [task for task in changed if before[id(task)] != task.status]  # an outcome, not a change of wording
     if moved:
-        session.output.stage(
-            "progress",
-            {
-                "elapsedSeconds": round(elapsed, 1),
-                "shots": [
-                    {"shotId": t.shot_id, "status": t.status, "videoUrl": t.video_url, "error": t.error} for t in moved
-                ],
-            },
-        )
+        shots = [{"shotId": t.shot_id, "status": t.status, "videoUrl": t.video.url, "error": t.error} for t in moved]
+        session.output.stage("progress", {"elapsedSeconds": round(now - started, 1), "shots": shots})
     if changed or session.reporter.live:
-        session.reporter.shots(job, elapsed, changed)
+        session.reporter.shots(job, now - started, changed)
     if downloader is not None:
         downloader.start_ready()
 
 
-def note_downloads(downloader: Downloader, session: Session, job: Job, wait: bool = False) -> None:
-    """Report finished downloads (file name and MEDIA: line) and save them in the record."""
-    results = downloader.collect(wait=wait)
-    for key, saved, problem in results:
-        label = "the combined video" if key == job.job_id else key
+def note_downloads(downloader: Downloader, session: Session, until: Optional[float] = None) -> bool:
+    """Record and tell finished downloads (saved line and MEDIA:, or the error); True when none is left under way."""
+    job, reporter = downloader.job, session.reporter
+    results = list(downloader.collect(until))
+    for name, video, saved, problem in results:
+        label = "the combined video" if video is job.combined else name
         if saved is not None:
+            video.file, video.size, video.sha256, video.error = saved.path, saved.size, saved.sha256, None
             took = "" if saved.skipped else " in %.2f s" % saved.seconds
-            verb = "already saved" if saved.skipped else "saved"
-            session.reporter.info("%s %s: %s (%.1f MB%s)" % (verb, label, saved.path, saved.size / 1e6, took))
-            session.reporter.media(saved.path)
+            reporter.info(
+                "%s %s: %s (%.1f MB%s)"
+                % ("already saved" if saved.skipped else "saved", label, saved.path, saved.size / 1e6, took)
+            )
+            reporter.media(saved.path)
         else:
-            downloader.note_failure(key, problem or "unknown")
-            session.reporter.write("error: could not save %s: %s" % (label, problem))
-            session.reporter.info("hint: run the same status command with --download again to retry")
+            video.error = problem
+            downloader.failed.append(label)
+            reporter.write("error: could not save %s: %s" % (label, problem))
     if results:
         session.save(job)
+    return downloader.pending == 0
 
 
-def poll_until_done(
-    job: Job,
-    client: ApiClient,
-    session: Session,
-    submitted_ts: float,
-    deadline: float,
-    downloader: Optional[Downloader],
-) -> bool:
-    """Poll (one batched request a round) until every shot finished; True if the deadline came first."""
-    rt, reporter = session.rt, session.reporter
-    interval = session.args.poll_interval
+def follow(
+    job: Job, api: Api, session: Session, started: float, deadline: float, downloader: Optional[Downloader]
+) -> str:
+    """Poll (one batched request a round) until every shot finished; why it stopped early, or ""."""
+    rt = session.rt
     while True:
-        try:
-            answer = client.check_status(job.tasks, job.resolution, deadline)
-        except VeoError as err:
-            if not err.retryable:
-                raise
-            # A round that failed after its retries costs only time: poll again.
-            reporter.warn("checking the status failed: %s; polling goes on" % err.message)
-            reporter.warned.discard("checking the status failed: %s; polling goes on" % err.message)
-        else:
-            note_answer(job, answer, session, submitted_ts, downloader)
+        answer = api.check_status(job.tasks, job.resolution, deadline)
+        if answer is not None:  # None: the round failed after its retries, which costs only time
+            note_answer(job, answer, session, started, downloader)
         if downloader is not None:
-            note_downloads(downloader, session, job)
+            note_downloads(downloader, session)
         if job_status(job.tasks) != "processing":
-            return False
+            return ""
         left = deadline - rt.clock()
         if left <= 0:
-            return True
-        pause(min(interval, left), job, session, submitted_ts)
-
-
-def pause(seconds: float, job: Job, session: Session, submitted_ts: float) -> None:
-    """Wait between rounds; on a terminal, tick the live block's clock every second meanwhile."""
-    rt = session.rt
-    if not session.reporter.live:
-        rt.sleep(seconds)
-        return
-    end = rt.clock() + seconds
-    while True:
-        left = end - rt.clock()
-        if left <= 0:
-            return
-        rt.sleep(min(1.0, left))
-        session.reporter.shots(job, rt.wall() - submitted_ts, [])
-
-
-def summarize(job: Job, result: Dict[str, Any], session: Session, timed_out: bool) -> None:
-    """The final summary for people on stderr, with how to resume when the job is not done."""
-    reporter = session.reporter
-    total = len(job.tasks)
-    done = sum(t.status == "completed" for t in job.tasks)
-    failed = [t for t in job.tasks if t.status == "failed"]
-    status = result["status"]
-    line = "%s: %d of %d shot(s) completed" % (status, done, total)
-    if failed:
-        line += ", %d failed" % len(failed)
-    reporter.info(line + " (%s since submit)" % format_duration(result["elapsedSeconds"]))
-    for task in failed:
-        reporter.info("  %s failed: %s" % (task.shot_id, task.error))
-    if timed_out:
-        reporter.write("error: --max-wait ran out before every shot finished; the job goes on at the service")
-        reporter.write("hint: resume with: %s" % session.resume_command(job))
-    elif status == "processing":
-        reporter.info("still running; check again with: %s" % session.resume_command(job))
-    if failed:
-        reporter.info("hint: failed shots are refunded; fix their prompts or images and submit them again")
+            return "--max-wait ran out before every shot finished; the job goes on at the service"
+        end = rt.clock() + min(session.opts.poll_interval, left)
+        while rt.clock() < end:  # on a terminal, the live block's clock ticks every second meanwhile
+            rt.sleep(min(1.0, end - rt.clock()) if session.reporter.live else end - rt.clock())
+            if session.reporter.live:
+                session.reporter.shots(job, rt.wall() - started, [])
 
 
 # ---- Command line ----
 
 SUBMIT_EXAMPLES = """examples:
   %(prog)s --prompt "a red fox running through fresh snow, golden hour" --follow --download videos/
-  %(prog)s --shots-file shots.json --resolution 720p --follow --json-only
+  %(prog)s --shots-file shots.json --follow --json-only
   %(prog)s --prompt "the photo comes alive" --generation-type REFERENCE_2_VIDEO \\
       --image-url https://example.com/cat.jpg --aspect-ratio 9:16 --dry-run
   cat shots.json | %(prog)s --shots-file - --max-credits 50 --follow
 
 The API key comes from --api-key, else $NANOPHOTO_API_KEY, else OpenClaw's config
-(skills.entries.veo-3-1.apiKey). Exit statuses: 0 ok, 1 shots failed, 2 bad input,
-3 key, 4 credits, 5 rate limit, 6 --max-wait ran out, 7 network/server, 8 unknown task,
-130 interrupted.
+(skills.entries.veo-3-1.apiKey).
 """
-
 STATUS_EXAMPLES = """examples:
   %(prog)s --last --follow --download videos/
-  %(prog)s --job 20261124T100000Z-task_abc123 --follow --json-only
+  %(prog)s --job 20261124T100000Z-3f9a1c2e --follow --json-only
   %(prog)s --task-ids-json '[{"shotId": "shot-1", "taskId": "task_abc123"}]'
   %(prog)s --list
 """
 
 
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser that takes no abbreviation and whose errors are VeoErrors (exit 2, JSON on stdout)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        # Given no width, argparse imports shutil (~2 ms at every start) to learn it.
+        kind, width = kwargs.pop("formatter_class", argparse.RawDescriptionHelpFormatter), terminal_columns() - 2
+        super().__init__(allow_abbrev=False, formatter_class=lambda prog: kind(prog, width=width), **kwargs)
+
+    def error(self, message: str) -> Any:
+        """A usage error, rendered like every other error."""
+        raise usage_error(message, "see %s --help" % self.prog)
+
+
 def terminal_columns() -> int:
-    """The width for --help: $COLUMNS, else the terminal's, else 80 (as shutil.get_terminal_size)."""
+    """The width for --help: $COLUMNS, else the terminal's, else 80 (what argparse finds, without importing shutil)."""
     try:
         columns = int(os.environ.get("COLUMNS", ""))
     except ValueError:
@@ -2893,107 +2825,69 @@ def terminal_columns() -> int:
     if columns <= 0 and sys.__stdout__ is not None:
         try:
             columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
-        except (AttributeError, ValueError, OSError):  # not a terminal, or a stream without a descriptor
+        except (AttributeError, ValueError, OSError):
             columns = 0
     return columns if columns > 0 else 80
 
 
-def build_parser(prog: str = SKILL_NAME) -> argparse.ArgumentParser:
-    """The command line: submit and status, with the published flags and what the spec adds.
+def build_parser(prog: str = SKILL_NAME) -> Parser:
+    """The command line: submit and status, with the published flags and the added ones.
 
-    `prog` is how the user ran it, so that the examples in --help can be pasted as they are.
+    `prog` is how the user ran the program, so that the examples in --help can be pasted as they are.
     """
-    import argparse
-
-    # Left to itself argparse imports shutil (~2 ms at every start) to learn this width.
-    width = terminal_columns() - 2
-
-    class Parser(argparse.ArgumentParser):
-        """An ArgumentParser whose errors are VeoErrors (exit 2, JSON on stdout)."""
-
-        def __init__(self, **kwargs: Any) -> None:
-            layout = kwargs.pop("formatter_class", argparse.HelpFormatter)
-            super().__init__(formatter_class=lambda prog: layout(prog, width=width), **kwargs)
-
-        def error(self, message: str) -> Any:
-            raise usage_error(message, "see %s --help" % self.prog)
 
     def seconds(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             value = float("nan")
-        if not (0 < value <= LONGEST_SECONDS):
+        if not 0 < value <= LONGEST_SECONDS:
             raise argparse.ArgumentTypeError("%r is not a number of seconds above 0 (like 8 or 0.5)" % text)
         return value
 
-    def count(text: str) -> int:
-        if not text.strip().isdigit() or len(text.strip()) > 6:
-            raise argparse.ArgumentTypeError("%r is not a whole number from 0" % text)
+    def count(text: str, most: int = 10**6, least: int = 0) -> int:
+        if not (text.strip().isdigit() and least <= int(text) <= most):
+            raise argparse.ArgumentTypeError("%r is not a whole number from %d to %d" % (text, least, most))
         return int(text)
-
-    def workers(text: str) -> int:
-        value = count(text)
-        if not 1 <= value <= 32:
-            raise argparse.ArgumentTypeError("%r is not a number from 1 to 32" % text)
-        return value
 
     common = Parser(add_help=False)
     option = common.add_argument
     option("--follow", action="store_true", help="poll until every shot is completed or failed")
-    option("--json-only", action="store_true", help="print exactly one JSON document at the end")
+    option("--json-only", "--json", action="store_true", help="print exactly one JSON document at the end")
     option("--download", metavar="DIR", help="save the videos of completed shots into DIR")
-    option(
-        "--poll-interval",
-        type=seconds,
-        default=DEFAULT_POLL_INTERVAL,
-        metavar="S",
-        help="seconds between checks (default 8)",
-    )
+    option("--poll-interval", type=seconds, metavar="S", help="seconds between checks (default 8)")
     option("--max-wait", type=seconds, metavar="S", help="seconds to follow at most (default 1800, or 300 a shot)")
-    option("--timeout", type=seconds, default=DEFAULT_TIMEOUT, metavar="S", help="per request (default 60)")
-    option(
-        "--max-retries", type=count, default=DEFAULT_MAX_RETRIES, metavar="N", help="retries of a failed request (5)"
-    )
+    option("--timeout", type=seconds, metavar="S", help="seconds one request may take in all (default 60)")
+    option("--max-retries", type=count, metavar="N", help="retries of a failed request (default 5)")
     option("--api-key", help="the API key (other users can see it: prefer $%s)" % ENV_API_KEY)
-    option("--user-agent", default=DEFAULT_USER_AGENT, help="the User-Agent header to send")
+    option("--user-agent", help="the User-Agent header to send")
     option("--base-url", metavar="URL", help="API origin (default $%s or %s)" % (ENV_BASE_URL, DEFAULT_BASE_URL))
     option(
-        "--download-workers",
-        type=workers,
-        default=DEFAULT_DOWNLOAD_WORKERS,
-        metavar="N",
-        help="videos saved at once (4)",
+        "--download-workers", type=lambda text: count(text, 32, 1), metavar="N", help="videos saved at once (default 4)"
     )
     noise = common.add_mutually_exclusive_group()
     noise.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr (errors and MEDIA: stay)")
     noise.add_argument("-v", "--verbose", action="store_true", help="one stderr line per HTTP exchange")
 
+    exits = (__doc__ or "").partition("Exit status:")[2]
     parser = Parser(
-        prog=prog,
-        description="Make videos with NanoPhoto.AI's Veo 3.1 API.",
-        epilog="run '%s submit --help' or '%s status --help' for examples" % (prog, prog),
+        prog=prog, description="Make videos with NanoPhoto.AI's Veo 3.1 API.", epilog="exit status:" + exits
     )
     parser.add_argument("--version", action="version", version="%s %s" % (SKILL_NAME, __version__))
     commands = parser.add_subparsers(dest="command", metavar="{submit,status}")
     commands.required = True
 
-    def command(name: str, summary: str, description: str, examples: str) -> Callable[..., Any]:
-        """A subcommand with the common options; its add_argument."""
+    def command(name: str, summary: str, examples: str) -> Tuple[Callable[..., Any], Any]:
+        """A subcommand with the common options: its add_argument, and its group of exactly one source."""
         sub = commands.add_parser(
-            name,
-            parents=[common],
-            help=summary,
-            description=description,
-            epilog=examples,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            name, parents=[common], help=summary, description=summary + ".", epilog=examples + "\nexit status:" + exits
         )
-        return sub.add_argument
+        return sub.add_argument, sub.add_mutually_exclusive_group(required=True)
 
-    option = command("submit", "submit shots (and follow them)", "Submit 1-21 shots as one job.", SUBMIT_EXAMPLES)
-    option("--shots-json", metavar="JSON", help="the shots as a JSON array")
-    option("--shots-file", metavar="PATH", help="a file holding the shots JSON (- for standard input)")
-    option("--prompt", metavar="TEXT", help="one shot from this prompt")
+    option, source = command("submit", "Submit 1-21 shots as one job (and follow it)", SUBMIT_EXAMPLES)
+    source.add_argument("--shots-json", metavar="JSON", help="the shots as a JSON array")
+    source.add_argument("--shots-file", metavar="PATH", help="a file holding the shots JSON (- for standard input)")
+    source.add_argument("--prompt", metavar="TEXT", help="one shot from this prompt")
     option("--generation-type", choices=list(GENERATION_TYPES), help="with --prompt (default TEXT_2_VIDEO)")
     option("--aspect-ratio", choices=ASPECT_RATIOS, help="with --prompt (default 16:9)")
     option("--image-url", action="append", metavar="URL", help="with --prompt; repeatable")
@@ -3001,49 +2895,103 @@ def build_parser(prog: str = SKILL_NAME) -> argparse.ArgumentParser:
     option("--resolution", choices=RESOLUTIONS, default="720p", help="720p (default), 1080p or 4k")
     option("--dry-run", action="store_true", help="print the request and the estimate; send nothing")
     option("--max-credits", type=count, metavar="N", help="refuse a job estimated above N credits")
-    option("--job-file", metavar="PATH", help="where to write the job record")
-    option = command(
-        "status", "check tasks or a saved job", "Check the status of tasks or of a saved job.", STATUS_EXAMPLES
-    )
-    option("--task-ids-json", metavar="JSON", help='tasks as [{"shotId": ..., "taskId": ...}]')
-    option("--job", metavar="JOB", help="a job record's path, or its job id")
-    option("--last", action="store_true", help="the newest saved job")
-    option("--list", action="store_true", help="print the saved jobs, newest first; sends nothing")
+    option("--job-file", metavar="PATH", help="where to write the job record (a new file)")
+    option, source = command("status", "Check the status of tasks or of a saved job (and follow it)", STATUS_EXAMPLES)
+    source.add_argument("--task-ids-json", metavar="JSON", help='tasks as [{"shotId": ..., "taskId": ...}]')
+    source.add_argument("--job", metavar="JOB", help="a job record's path, or its job id")
+    source.add_argument("--last", action="store_true", help="the newest saved job")
+    source.add_argument("--list", action="store_true", help="print the saved jobs, newest first; sends nothing")
     option("--resolution", choices=RESOLUTIONS, help="720p (default), 1080p or 4k; with --job/--last the record's")
     return parser
+
+
+def options_from(args: argparse.Namespace, rt: Runtime) -> Options:
+    """The run's Options from its parsed command line: defaults filled in, text checked, the download folder ready."""
+    for flag, value in (
+        ("--user-agent", args.user_agent),
+        ("--prompt", getattr(args, "prompt", None)),
+        ("--job", getattr(args, "job", None)),
+    ):
+        problem = unsendable_text(value) if isinstance(value, str) else None
+        problem = problem or (header_problem(value) if flag == "--user-agent" and value is not None else None)
+        if problem:
+            raise usage_error("%s %s" % (flag, problem), "give it as plain text; nothing was sent")
+    if args.command == "submit" and args.download is not None and not args.follow and not args.dry_run:
+        raise usage_error(
+            "--download on submit needs --follow (videos exist only once the shots complete)",
+            "add --follow, or save them later with: status --job <jobId> --download DIR",
+        )
+    opts = Options(args.follow, args.json_only, args.quiet, args.verbose)
+    flags = opts.resume_flags
+    if args.download is not None:
+        opts.download = (
+            prepare_download_dir(args.download)
+            if not getattr(args, "dry_run", False)
+            else os.path.abspath(args.download)
+        )
+        flags += ["--download", opts.download]
+    flags += [
+        flag
+        for flag, on in (("--json-only", args.json_only), ("--quiet", args.quiet), ("--verbose", args.verbose))
+        if on
+    ]
+    for name in ("poll_interval", "max_wait", "timeout", "max_retries", "download_workers", "user_agent"):
+        if getattr(args, name) is not None:
+            setattr(opts, name, getattr(args, name))
+            text = str(getattr(args, name))
+            flags += ["--" + name.replace("_", "-"), text[:-2] if text.endswith(".0") else text]
+    if args.base_url is not None:
+        flags += ["--base-url", args.base_url]
+    return opts
 
 
 def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
     """Parse, run a command, render any error; return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    json_only = "--json-only" in argv
-    live = rt.stderr_tty and not rt.environ.get("NO_COLOR") and rt.environ.get("TERM") != "dumb"
-    quiet = "-q" in argv or "--quiet" in argv
-    reporter = Reporter(
-        rt.stderr, quiet=quiet, verbose=not quiet and ("-v" in argv or "--verbose" in argv), live=live, color=live
-    )
-    output = Output(rt.stdout, json_only=json_only, human=rt.stdout_tty)
+    _SECRETS.clear()
+    args, problem = None, None
     try:
-        try:
-            args = build_parser(rt.program).parse_args(argv)
-        except SystemExit as done:  # --help and --version
-            return int(done.code or 0) if isinstance(done.code, int) or done.code is None else EXIT_USAGE
-        # A run that sends nothing has nothing to keep, and need not import signal.
+        args = build_parser(" ".join(rt.program)).parse_args(argv)
+    except SystemExit as done:  # --help and --version
+        return done.code if isinstance(done.code, int) else EXIT_OK
+    except VeoError as err:  # a usage error: its form comes from the output flags alone, parsed exactly
+        problem = err
+        args = output_flags(argv)
+    live = rt.stderr_tty and not rt.environ.get("NO_COLOR") and rt.environ.get("TERM") != "dumb"
+    reporter = Reporter(rt.stderr, quiet=args.quiet, verbose=args.verbose, live=live)
+    output = Output(rt.stdout, json_only=args.json_only, human=rt.stdout_tty)
+    try:
+        if problem is not None:
+            raise problem
+        session = Session(options_from(args, rt), rt, reporter, output)
         if not ((args.command == "submit" and args.dry_run) or (args.command == "status" and args.list)):
-            treat_sigterm_as_ctrl_c()
-        session = Session(args, rt, reporter, output)
-        if args.command == "submit":
-            return cmd_submit(args, session)
-        return cmd_status(args, session)
+            treat_sigterm_as_ctrl_c()  # a run that sends nothing has nothing to keep, and need not import signal
+        status = cmd_submit(args, session) if args.command == "submit" else cmd_status(args, session)
     except VeoError as err:
         reporter.end_live()
         reporter.error(err)
         output.final(err.to_json())
-        return err.exit_status
+        status = err.exit_status
     except KeyboardInterrupt:
         reporter.end_live()
         reporter.write("interrupted")
-        return EXIT_INTERRUPTED
+        status = EXIT_INTERRUPTED
+    if output.broken:
+        reporter.write("error: the result could not be written to standard output (%s)" % output.broken)
+        status = status or EXIT_FAILURE
+    return status
+
+
+def output_flags(argv: Sequence[str]) -> argparse.Namespace:
+    """--json-only, --quiet and --verbose alone, parsed exactly, for a command line that could not be parsed whole."""
+    parser = Parser(add_help=False)
+    parser.add_argument("--json-only", "--json", action="store_true")
+    parser.add_argument("-q", "--quiet", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    try:
+        return parser.parse_known_args(argv)[0]
+    except VeoError:
+        return argparse.Namespace(json_only=False, quiet=False, verbose=False)
 
 
 def treat_sigterm_as_ctrl_c() -> None:
@@ -3061,15 +3009,18 @@ def treat_sigterm_as_ctrl_c() -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The program: returns an exit status; Ctrl-C and SIGTERM keep the job record."""
-    rt = default_runtime()
     try:
-        return run(argv, rt)
-    except BrokenPipeError:
-        # The reader went away (| head): say nothing more, not even at interpreter exit.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_FAILURE
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        status = run(argv, default_runtime())
+    except KeyboardInterrupt:  # between the handlers: at start-up, or as the run ends
+        status = EXIT_INTERRUPTED
+    try:
+        sys.stdout.flush()
+    except (AttributeError, OSError, ValueError):  # the reader went away (| head): say nothing more at exit
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (AttributeError, OSError, ValueError):
+            pass
+    return status
 
 
 if __name__ == "__main__":

@@ -146,7 +146,7 @@ class Machine:
             wall=self.time.wall,
             jitter=lambda: 1.0,
             home=self.home,
-            program="veo_3_1.py",
+            program=["veo_3_1.py"],
         )
 
     def run(self, *argv: str) -> int:

@@ -7,7 +7,7 @@ import socket
 import urllib.error
 from http.client import RemoteDisconnected
 
-from helpers import MachineTest, generated, shots_json, status_answer, veo
+from helpers import MachineTest, generated, shots_json, status_answer
 
 TASKS = json.dumps([{"shotId": "shot-1", "taskId": "t1"}])
 
@@ -272,14 +272,11 @@ class TransportClassification(MachineTest):
         self.assertEqual(len(machine.opener.requests), 1)
 
     def test_oversized_answer_is_refused(self) -> None:
-        from helpers import FakeResponse
-
-        with self.assertRaises(veo.VeoError) as caught:
-            veo.send_request(
-                "https://x/y", b"{}", {}, {}, 1, lambda r, t: FakeResponse(200, b"x" * 11, {}), max_body=10
-            )
-        self.assertEqual(caught.exception.code, "BAD_RESPONSE")
-        self.assertIn("over 10 bytes", caught.exception.message)
+        machine = self.machine((200, b" " * (8 * 1024 * 1024 + 1)))
+        self.assertEqual(machine.run("status", "--task-ids-json", TASKS, "--max-retries", "0", "--json-only"), 7)
+        error = machine.document()["error"]
+        self.assertEqual(error["code"], "BAD_RESPONSE")
+        self.assertIn("over 8388608 bytes", error["message"])
 
 
 class ErrorsReadErrorThenHint(MachineTest):

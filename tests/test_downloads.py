@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import unittest
@@ -42,13 +43,15 @@ class SafeNames(unittest.TestCase):
         self.assertEqual(veo.safe_file_stem("shot-1"), "shot-1")
 
     def test_two_shots_never_share_a_file(self) -> None:
-        tasks = [
-            veo.Task(shot_id=s, task_id="t%d" % n) for n, s in enumerate(["a/b", "a_b", "A_B", "a?b", "Shot", "shot"])
-        ]
-        job = veo.Job("job", "https://x", "720p", "2026-11-24T10:00:00Z", tasks)
-        names = veo.plan_file_names(job)
-        lowered = [name.lower() for name in names.values()]
-        self.assertEqual(len(set(lowered)), len(lowered))
+        with tempfile.TemporaryDirectory() as folder:
+            paths = []
+            for shot_id in ["a/b", "a_b", "A_B", "a?b", "Shot", "shot", "shot"]:
+                path, handle = veo.claim_file(folder, veo.safe_file_stem(shot_id), ".mp4", None)
+                assert handle is not None
+                handle.close()
+                paths.append(path)
+            self.assertEqual(len(set(paths)), len(paths))
+            self.assertEqual(os.path.basename(paths[-1]), "shot-2.mp4")  # the same id again: the next free name
 
     def test_extension_from_the_url(self) -> None:
         self.assertEqual(veo.video_extension("https://c/v/a.webm?sig=x.mp4"), ".webm")
@@ -65,12 +68,14 @@ class SaveVideo(unittest.TestCase):
         self.addCleanup(self.tmp.cleanup)
         self.dir = self.tmp.name
 
-    def save(self, name: str = "t1", **kwargs):  # type: ignore[no-untyped-def]
+    def save(self, name: str = "t1", opener=None, claimed=None, **kwargs):  # type: ignore[no-untyped-def]
         url = self.fake.video_url(name)
-        path = os.path.join(self.dir, "shot.mp4")
+        path, handle = veo.claim_file(self.dir, "shot", ".mp4", claimed)
+        assert handle is not None
         return veo.save_video(
-            url, path, opener=veo.download_urlopen, timeout=5, user_agent="test", sleep=lambda s: None, **kwargs
-        )
+            url, path, handle, "shot", ".mp4", opener=opener or veo.download_urlopen, timeout=5, user_agent="test",
+            sleep=lambda s: None, **kwargs
+        )  # fmt: skip
 
     def leftovers(self) -> list:
         return [name for name in os.listdir(self.dir) if name.endswith(".part")]
@@ -102,24 +107,24 @@ class SaveVideo(unittest.TestCase):
             return response
 
         self.fake.add_fault("video", "cut")
-        saved = veo.save_video(
-            self.fake.video_url("t1"),
-            os.path.join(self.dir, "v.mp4"),
-            opener=opener,
-            timeout=5,
-            user_agent="t",
-            sleep=lambda s: None,
-        )
+        saved = self.save(opener=opener)
         self.assertEqual(saved.sha256, video_sha256("t1.mp4", 300_000))
         self.assertEqual(sizes, [None, "bytes=150000-", None])
 
-    def test_bounded_tries_then_an_error_and_nothing_left(self) -> None:
+    def test_bounded_tries_then_an_error_and_the_part_kept_for_the_next_run(self) -> None:
         self.fake.add_fault("video", "cut", count=4)
         with self.assertRaises(veo.VeoError) as caught:
             self.save()
         self.assertEqual(caught.exception.exit_status, 7)
         self.assertIn("stopped at", caught.exception.message)
-        self.assertEqual(os.listdir(self.dir), [])
+        self.assertEqual(os.listdir(self.dir), [".shot.mp4.part"])  # no partial file under the final name
+        # The next run takes the claimed name up again and fetches only the rest.
+        saved = self.save(claimed=os.path.join(self.dir, "shot.mp4"))
+        self.assertEqual(
+            (saved.path, saved.sha256), (os.path.join(self.dir, "shot.mp4"), video_sha256("t1.mp4", 300_000))
+        )
+        self.assertTrue(self.fake.seen(origin="cdn")[-1].headers["Range"].startswith("bytes="))
+        self.assertEqual(os.listdir(self.dir), ["shot.mp4"])
 
     def test_an_expired_link_is_not_retried(self) -> None:
         self.fake.add_fault("video", "status", status=403)
@@ -129,11 +134,27 @@ class SaveVideo(unittest.TestCase):
         self.assertNotIn("X-Signature", caught.exception.message)
         self.assertEqual(len(self.fake.seen(origin="cdn")), 1)
 
-    def test_skips_a_complete_file(self) -> None:
-        self.save()
-        again = self.save()
-        self.assertTrue(again.skipped)
-        self.assertEqual(again.sha256, video_sha256("t1.mp4", 300_000))
+    def test_a_file_already_there_is_never_replaced(self) -> None:
+        mine = os.path.join(self.dir, "shot.mp4")
+        with open(mine, "wb") as handle:
+            handle.write(b"the user's own video")
+        saved = self.save()
+        self.assertEqual(saved.path, os.path.join(self.dir, "shot-2.mp4"))
+        with open(mine, "rb") as handle:
+            self.assertEqual(handle.read(), b"the user's own video")
+        video = veo.Video(file=saved.path, size=saved.size, sha256=saved.sha256)
+        self.assertTrue(veo.saved_here(video, self.dir))  # what the record says this job saved
+        self.assertFalse(veo.saved_here(veo.Video(file=mine, size=20, sha256=saved.sha256), self.dir))
+
+    def test_a_name_claimed_meanwhile_is_not_replaced_either(self) -> None:
+        def opener(request, timeout):  # type: ignore[no-untyped-def]
+            with open(os.path.join(self.dir, "shot.mp4"), "wb") as handle:  # someone takes the name mid-download
+                handle.write(b"theirs")
+            return veo.download_urlopen(request, timeout)
+
+        saved = self.save(opener=opener)
+        self.assertEqual(saved.path, os.path.join(self.dir, "shot-2.mp4"))
+        self.assertEqual(os.path.getsize(os.path.join(self.dir, "shot.mp4")), 6)
 
     def test_redirects_followed_only_to_https_or_loopback(self) -> None:
         self.fake.add_fault("video", "redirect", status=302, headers={"Location": self.fake.video_url("t1")})
@@ -141,7 +162,7 @@ class SaveVideo(unittest.TestCase):
         self.fake.add_fault("video", "redirect", status=302, headers={"Location": "http://example.com/x.mp4"})
         with self.assertRaises(veo.VeoError) as caught:
             self.save("t2")
-        self.assertIn("not https", caught.exception.message)
+        self.assertIn("not an https:// URL; it was not followed", caught.exception.message)
 
     def test_too_many_redirects(self) -> None:
         self.fake.add_fault("video", "redirect", count=12, status=302, headers={"Location": self.fake.video_url("t3")})
@@ -149,17 +170,17 @@ class SaveVideo(unittest.TestCase):
             self.save("t3")
         self.assertLessEqual(len(self.fake.seen(origin="cdn")), 4 * 6)
 
-    def test_cancel_removes_the_partial_file(self) -> None:
-        with self.assertRaises(KeyboardInterrupt):
+    def test_a_cancelled_download_keeps_its_part_for_a_range_resume(self) -> None:
+        with self.assertRaises(veo.VeoError):
             self.save(cancelled=lambda: True)
-        self.assertEqual(os.listdir(self.dir), [])
+        self.assertEqual(os.listdir(self.dir), [".shot.mp4.part"])
 
     def test_a_full_disk_is_a_clear_error_not_a_retry(self) -> None:
-        class FullDisk:
-            def write(self, data: bytes) -> None:
+        class FullDisk(io.BytesIO):
+            def write(self, data) -> int:  # type: ignore[no-untyped-def,override]
                 raise OSError(28, "No space left on device")
 
-        part = veo.PartialFile(FullDisk())  # type: ignore[arg-type]
+        part = veo.PartialFile(FullDisk())
         response = veo.download_urlopen(__import__("urllib.request").request.Request(self.fake.video_url("t1")), 5)
         with response, self.assertRaises(veo.VeoError) as caught:
             veo.copy_body(response, part, lambda: False)

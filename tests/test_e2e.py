@@ -66,7 +66,7 @@ class Flows(EndToEnd):
         result = lines[-1]["result"]
         self.assertEqual(result["status"], "completed")
         path = os.path.join(self.tmp, result["shots"][0]["file"])
-        self.assertEqual(result["shots"][0]["file"], os.path.join("videos", "shot-1.mp4"))
+        self.assertEqual(result["shots"][0]["file"], os.path.join(os.path.realpath(self.tmp), "videos", "shot-1.mp4"))
         self.assertEqual(os.path.getsize(path), self.fake.video_size)
         self.assertIn("MEDIA:%s" % os.path.realpath(path), done.stderr)
         with open(result["jobFile"]) as handle:
@@ -235,7 +235,7 @@ class Flows(EndToEnd):
         done = self.run_cli("submit", "--prompt", "x", "--generation-type", "REFERENCE_2_VIDEO")
         self.assertEqual(done.returncode, 2)
         self.assertIn("REFERENCE_2_VIDEO takes 1-3 imageUrls, got 0", done.stderr)
-        done = self.run_cli("submit", "--bogus")
+        done = self.run_cli("submit", "--prompt", "x", "--bogus")
         self.assertEqual(done.returncode, 2)
         self.assertIn("unrecognized arguments: --bogus", done.stderr)
         self.assertEqual(self.fake.requests, [])
@@ -344,7 +344,7 @@ class Flows(EndToEnd):
         self.assertIn("waiting for the service's answer, so that the job is not lost", err)
         stages = [json.loads(line) for line in out.splitlines()]
         self.assertEqual([stage["stage"] for stage in stages], ["submitted", "result"])
-        self.assertIn("Resume with: python3 %s status --job %s --follow" % (SCRIPT, stages[0]["jobId"]), err)
+        self.assertIn("resume with: python3 %s status --job %s --follow" % (SCRIPT, stages[0]["jobId"]), err)
         self.assertTrue(os.path.exists(stages[0]["jobFile"]))
         self.assertEqual([r.path for r in self.fake.requests], ["/api/veo-3/generate"])  # stopped: no polling
 
@@ -364,7 +364,6 @@ class StartUp(unittest.TestCase):
     HEAVY = {
         "urllib.request", "http.client", "ssl", "email", "socket", "urllib.parse", "ipaddress",
         "concurrent.futures", "threading", "difflib", "hashlib", "tempfile", "signal", "shutil", "typing",
-        "dataclasses", "inspect",
     }  # fmt: skip
 
     def imported(self, *args: str) -> set:  # type: ignore[type-arg]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 import urllib.error
 
 from helpers import MachineTest, generated, shots_json, status_answer, veo
@@ -216,10 +217,11 @@ class Following(MachineTest):
         limited = (429, {"errorCode": "API_KEY_RATE_LIMIT_EXCEEDED"}, {"Retry-After": "600"})
         machine = self.machine(generated("t1"), limited)
         status = machine.run("submit", "--shots-json", shots_json(), "--follow", "--max-wait", "60", "--json-only")
-        self.assertEqual(status, 5)
+        self.assertEqual(status, 6)  # following: the deadline would pass, so the run ends to be resumed later
         result = machine.document()
-        self.assertEqual(result["status"], "processing")
-        self.assertIn("asked to wait 10m00s", result["error"]["message"])
+        self.assertEqual(result["status"], "timeout")
+        self.assertIn("asked to wait 10m00s (Retry-After), longer than the 1m00s left", machine.err())
+        self.assertIn("resume with: veo_3_1.py status --job", machine.err())
         self.assertEqual(machine.time.sleeps, [])
 
     def test_task_not_found_while_following_keeps_the_job(self) -> None:
@@ -266,16 +268,18 @@ class JobRecord(MachineTest):
         self.assertEqual(machine.document()["jobFile"], path)
         self.assertTrue(os.path.exists(path))
 
-    def test_unwritable_record_warns_and_goes_on(self) -> None:
+    def test_an_unwritable_record_sends_nothing(self) -> None:
         machine = self.machine(generated("t1"), status_answer(("t1", "completed")))
         blocker = os.path.join(machine.home, "file")
         open(blocker, "w").close()
         machine.environ["VEO_3_1_STATE_DIR"] = os.path.join(blocker, "state")
-        self.assertEqual(machine.run("submit", "--shots-json", shots_json(), "--follow", "--json-only"), 0)
-        self.assertIn("warning: the job record could not be written", machine.err())
-        result = machine.document()
-        self.assertIsNone(result["jobFile"])
-        self.assertEqual(result["status"], "completed")
+        self.assertEqual(machine.run("submit", "--shots-json", shots_json(), "--follow", "--json-only"), 7)
+        error = machine.document()["error"]
+        self.assertIn(
+            "the job record could not be written to %s" % os.path.join(blocker, "state", "jobs"), error["message"]
+        )
+        self.assertIn("nothing was sent", error["message"])
+        self.assertEqual(machine.opener.requests, [])
 
     def test_resume_with_job_last_and_list(self) -> None:
         machine = self.machine(
@@ -422,8 +426,12 @@ class Interrupt(MachineTest):
         opener = machine.rt.api_open
 
         def pressed(request, timeout):  # type: ignore[no-untyped-def]
-            for _ in range(presses):
+            # The request runs in a helper thread; the handler runs in the main thread, so a second
+            # press waits until the first one has been seen there (it says so on stderr).
+            for press in range(presses):
                 signal.raise_signal(signal.SIGINT)
+                while press + 1 < presses and "waiting for the service's answer" not in machine.err():
+                    time.sleep(0.001)
             return opener(request, timeout)
 
         machine.rt.api_open = pressed
@@ -438,7 +446,7 @@ class Interrupt(MachineTest):
         lines = machine.lines()
         self.assertEqual([line["stage"] for line in lines], ["submitted", "result"])
         self.assertEqual(lines[0]["shots"], [{"shotId": "shot-1", "taskId": "t1"}])
-        self.assertIn("Resume with: veo_3_1.py status --job %s --follow" % lines[0]["jobId"], machine.err())
+        self.assertIn("resume with: veo_3_1.py status --job %s --follow" % lines[0]["jobId"], machine.err())
         with open(lines[-1]["result"]["jobFile"]) as handle:
             self.assertEqual(json.load(handle)["tasks"][0]["taskId"], "t1")
         self.assertEqual(machine.opener.paths(), ["api/veo-3/generate"])  # it stopped: no polling
@@ -476,7 +484,7 @@ class Interrupt(MachineTest):
     def test_ctrl_c_before_any_job(self) -> None:
         machine = self.machine(KeyboardInterrupt())
         self.assertEqual(machine.run("submit", "--shots-json", shots_json()), 130)
-        self.assertIn("error: interrupted while submitting; the job may exist", machine.err())
+        self.assertIn("(interrupted while submitting); the job may exist", machine.err())
         self.assertEqual(machine.lines()[-1]["result"]["error"]["code"], "SUBMIT_OUTCOME_UNKNOWN")
         machine = self.machine()
         machine.rt.stdin = type("Stdin", (), {"read": lambda self, n: (_ for _ in ()).throw(KeyboardInterrupt)})()

@@ -213,11 +213,14 @@ class SubmitRefusesBadShots(MachineTest):
         machine = self.machine()
         self.assertEqual(machine.run("submit", "--prompt", "x", "--shots-json", shots_json(), "--json-only"), 2)
         self.assertIn(
-            "exactly one source of shots, got --shots-json and --prompt", machine.document()["error"]["message"]
+            "argument --shots-json: not allowed with argument --prompt", machine.document()["error"]["message"]
         )
         machine = self.machine()
         self.assertEqual(machine.run("submit", "--json-only"), 2)
-        self.assertIn("got none", machine.document()["error"]["message"])
+        self.assertIn(
+            "one of the arguments --shots-json --shots-file --prompt is required",
+            machine.document()["error"]["message"],
+        )
         machine = self.machine()
         self.assertEqual(machine.run("submit", "--shots-json", shots_json(), "--aspect-ratio", "9:16"), 2)
         self.assertIn("--aspect-ratio only goes with --prompt", machine.err())
