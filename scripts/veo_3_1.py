@@ -273,7 +273,9 @@ def redact_json(value: Any) -> Any:
 
 def clean_line(text: str, limit: int = 300) -> str:
     """Text from outside made safe to show: the key hidden first, then one printable line, then cut to length."""
-    text = "".join(ch if ch.isprintable() else " " for ch in redact(text))
+    text = redact(text)
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -591,7 +593,7 @@ def validate_one_shot(index: int, item: Any, problems: List[str], warnings: List
             problems.append(
                 "%s: %s must be one of %s, got %s" % (label, key, ", ".join(choices), short_repr(item[key]))
             )
-    image_urls = item.get("imageUrls") or []
+    image_urls = [] if item.get("imageUrls") is None else item["imageUrls"]
     if not isinstance(image_urls, list):
         problems.append("%s: imageUrls must be an array of URLs, got %s" % (label, json_type_name(image_urls)))
         image_urls = []
@@ -1572,8 +1574,8 @@ RECORD_VERSION = 2
 
 
 def new_job_id(now: float) -> str:
-    """A job id that sorts by time: 20261124T100000Z-3f9a1c2e (chosen before the submit is sent)."""
-    return "%s-%s" % (time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)), os.urandom(4).hex())
+    """A job id chosen before the submit is sent, sorting by time: 20261124T100000Z-123 (milliseconds), then random."""
+    return "%s-%03d%s" % (time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)), now * 1000 % 1000, os.urandom(3).hex())
 
 
 def job_to_record(job: Job) -> Dict[str, Any]:
@@ -1812,19 +1814,22 @@ def open_part(path: str, reuse: bool) -> Optional[IO[bytes]]:
         if not reuse:
             return None
         descriptor = os.open(part_name(path), flags)
-    handle = os.fdopen(descriptor, "r+b")
+    handle = os.fdopen(descriptor, "r+b", buffering=0)  # what arrived is on disk, even if the process is killed
     if lock_file(handle):
         return handle
     handle.close()  # another run is writing it right now
     return None
 
 
-def claim_file(folder: str, stem: str, extension: str, claimed: Optional[str]) -> Tuple[str, Optional[IO[bytes]]]:
-    """A name for a video that nothing else uses, claimed by creating its part file beside it.
+def claim_file(
+    folder: str, stem: str, extension: str, claimed: Optional[str], record: Callable[[str], None]
+) -> Tuple[str, Optional[IO[bytes]]]:
+    """A name for a video that nothing else uses, claimed by its part file beside it, and the part file, locked.
 
-    A name this job claimed before (the record keeps it) is taken up again with what its part holds.
-    Returns (path, part file), or (path, None) when `claimed` already holds this job's video: a run
-    gave it its name and was killed before it could record so.
+    `record(path)` writes the name into the job record before the part file is made, so that a resume always
+    finds a killed run's part again; a name the record keeps (`claimed`) is taken up again with what its part
+    holds. Returns (path, None) instead when `claimed` already holds this job's video: a run had given it its
+    name and was killed before it could record so.
     """
     if claimed and os.path.dirname(claimed) == folder:
         if not os.path.lexists(claimed):
@@ -1839,9 +1844,11 @@ def claim_file(folder: str, stem: str, extension: str, claimed: Optional[str]) -
                 return claimed, None
     for number in range(1, 10000):
         path = os.path.join(folder, numbered_name(stem, extension, number))
-        handle = None if os.path.lexists(path) else open_part(path, reuse=False)
-        if handle is not None:
-            return path, handle
+        if not (os.path.lexists(path) or os.path.lexists(part_name(path))):
+            record(path)
+            handle = open_part(path, reuse=False)
+            if handle is not None:
+                return path, handle
     raise VeoError("DOWNLOAD_FAILED", "no free file name for %s in %s" % (stem + extension, folder))
 
 
@@ -2098,7 +2105,7 @@ class Downloader:
         import threading
 
         self.folder, self.job, self.session = folder, job, session
-        self.todo: queue.Queue[Tuple[Video, str, str, IO[bytes], str, str]] = queue.Queue()
+        self.todo: queue.Queue[Optional[Tuple[Video, str, str, IO[bytes], str, str]]] = queue.Queue()
         self.done: queue.Queue[Tuple[str, Video, Optional[SavedVideo], str]] = queue.Queue()
         self.stop = threading.Event()
         self.pending = 0  # started and not yet collected
@@ -2121,12 +2128,16 @@ class Downloader:
                 self.done.put((name, video, None if problem else skipped, problem or ""))
                 continue
             stem, extension = safe_file_stem(name), video_extension(video.url)
-            path, handle = claim_file(self.folder, stem, extension, video.file)
-            video.file, video.size, video.sha256, video.error = path, None, None, None
+            video.size, video.sha256, video.error = None, None, None
+
+            def record(path: str, video: Video = video) -> None:
+                video.file = path
+                self.session.save(self.job)
+
+            path, handle = claim_file(self.folder, stem, extension, video.file, record)
             if handle is None:  # a killed run had given it this name
                 self.done.put((name, video, SavedVideo(path, os.path.getsize(path), file_sha256(path)), ""))
                 continue
-            self.session.save(self.job)  # the claimed name is in the record before a byte is fetched
             self.todo.put((video, name, path, handle, stem, extension))
             if len(self.workers) < min(self.session.opts.download_workers, self.pending):
                 self.start_worker()
@@ -2138,8 +2149,7 @@ class Downloader:
         opts, rt = self.session.opts, self.session.rt
 
         def work() -> None:
-            while not self.stop.is_set():
-                video, name, path, handle, stem, extension = self.todo.get()
+            for video, name, path, handle, stem, extension in iter(self.todo.get, None):
                 try:
                     saved = save_video(
                         video.url or "",
@@ -2162,6 +2172,15 @@ class Downloader:
         worker = threading.Thread(target=work, name="veo-download", daemon=True)
         self.workers.append(worker)
         worker.start()
+
+    def close(self, seconds: float = 1.0) -> None:
+        """Stop every download, giving each up to `seconds` in all to leave its part file whole for a resume."""
+        self.stop.set()
+        for _ in self.workers:
+            self.todo.put(None)
+        end = time.monotonic() + seconds
+        for worker in self.workers:
+            worker.join(max(0.0, end - time.monotonic()))
 
     def collect(self, until: Optional[float] = None) -> Iterator[Tuple[str, Video, Optional[SavedVideo], str]]:
         """Finished downloads as (name, video, saved or None, problem); with `until` (a clock time), wait till then."""
@@ -2645,7 +2664,7 @@ def run_job(job: Job, api: Api, session: Session, *, check_now: bool, before: Ca
                 )
     except KeyboardInterrupt:
         if downloader is not None:
-            downloader.stop.set()
+            downloader.close()
         reporter.end_live()
         session.save(job)
         reporter.write("interrupted; the job goes on at the service", "resume with: %s" % session.resume_command(job))
@@ -2669,7 +2688,7 @@ def finish_job(
     reporter = session.reporter
     reporter.end_live()
     if downloader is not None:
-        downloader.stop.set()
+        downloader.close()
     session.save(job)
     elapsed = session.rt.wall() - started
     result = build_result(job, elapsed)

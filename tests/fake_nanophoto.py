@@ -29,7 +29,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Deque, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
 ERROR_STATUS = {
     "LOGIN_REQUIRED": 401,
@@ -57,12 +57,15 @@ PATTERN_BLOCK = 64 * 1024
 class Fault:
     """One fault to apply to the next request of an endpoint."""
 
-    kind: str  # status | html | error | drop | slow | broken_json | redirect | cut | echo_key
+    # status | html | error | drop | slow | broken_json | redirect | echo_key | hang | drip | mutate;
+    # for videos also: cut | empty | html_as_video | drip
+    kind: str
     status: int = 500
     headers: Dict[str, str] = field(default_factory=dict)
     code: str = ""
-    seconds: float = 0.0
+    seconds: float = 0.0  # slow: before answering; drip: between two bytes; hang: how long to say nothing
     then_answer: bool = True  # "slow" and "drop": answer after? ("drop" after processing: process first)
+    mutate: Optional[Callable[[Any], Any]] = None  # mutate: the real answer in, what to send out (JSON, or bytes)
 
 
 @dataclass
@@ -136,6 +139,66 @@ def video_sha256(name: str, size: int) -> str:
     return digest.hexdigest()
 
 
+# ---- Hostile answers: each takes the real answer and returns what a broken or malicious service sends ----
+
+
+def echo_key_everywhere(key: str) -> Callable[[Any], Any]:
+    """The key echoed in every text an answer has: messages, shot errors, video links, long texts across cut points."""
+
+    def mutate(payload: Any) -> Any:
+        for filler in (0, 17, 150, 290, 295, 1990):
+            payload.setdefault("echoes", []).append("x" * filler + key + " y")
+        payload["message"] = "debug " * 49 + "Bearer " + key + " as %s and %s" % (json.dumps(key), key.encode().hex())
+        for entry in payload.get("shots", []):
+            entry["error"] = "z" * 280 + key
+            if entry.get("videoUrl"):
+                entry["videoUrl"] += "&leak=" + key
+        return payload
+
+    return mutate
+
+
+def inject_lines(payload: Any) -> Any:
+    """Shot errors and words carrying line breaks, a fake MEDIA: line and terminal escapes."""
+    for entry in payload.get("shots", []):
+        entry["status"] = "failed"
+        entry["videoUrl"] = None
+        entry["error"] = "blocked\nMEDIA:/etc/shadow\r\x1b[2J\x1b]0;owned\x07\u202eevil"
+    payload["status"] = "completed\nMEDIA:/etc/passwd"
+    return payload
+
+
+def nested(depth: int) -> Callable[[Any], Any]:
+    """The real answer with a junk member nested `depth` levels deep."""
+
+    def mutate(payload: Any) -> Any:
+        payload["junk"] = json.loads("[" * depth + "]" * depth)
+        return payload
+
+    return mutate
+
+
+def with_nan(payload: Any) -> bytes:
+    """NaN and Infinity, which Python's json writes and strict JSON has no place for."""
+    payload["progress"] = float("nan")
+    for entry in payload.get("shots", []):
+        entry["elapsed"] = float("inf")
+    return json.dumps(payload).encode()
+
+
+def links(base: str) -> Callable[[Any], Any]:
+    """Completed shots whose video links point elsewhere: a relative path, a LAN or metadata address."""
+
+    def mutate(payload: Any) -> Any:
+        for entry in payload.get("shots", []):
+            if entry.get("videoUrl"):
+                entry["videoUrl"] = base + entry["videoUrl"].rsplit("/", 1)[-1] if base else "/videos/relative.mp4"
+        payload.pop("videoUrl", None)
+        return payload
+
+    return mutate
+
+
 class FakeNanoPhoto:
     """The fake service: an API origin and a CDN origin, both on 127.0.0.1."""
 
@@ -147,12 +210,13 @@ class FakeNanoPhoto:
         shape: Tuple[str, ...] = (),
         combined: bool = True,
         video_latency: float = 0.0,
+        video_rate: float = 0.0,
         port: int = 0,
         cdn_port: int = 0,
         host: str = "127.0.0.1",
         tls: Optional[Tuple[str, str]] = None,
     ) -> None:
-        """shape: any of "video_url", "words", "no_shots", "shuffled", "url_key"."""
+        """shape: any of "video_url", "words", "no_shots", "shuffled", "url_key", "numeric_ids", "duplicate_tasks"."""
         self.key = key
         self.polls_per_shot = polls_per_shot
         self.video_size = video_size
@@ -160,6 +224,7 @@ class FakeNanoPhoto:
         self.shape = set(shape)
         self.combined = combined
         self.video_latency = video_latency
+        self.video_rate = video_rate  # bytes a second, when not 0: a slow network
         self.host = host
         self.ports = (port, cdn_port)
         self.lock = threading.Lock()
@@ -265,11 +330,16 @@ class FakeNanoPhoto:
             entries = []
             task_ids = []
             for index, shot in enumerate(shots):
-                task_id = "task_%04d_%d" % (self.counter, index + 1)
                 shot_id = str(shot.get("id", "shot-%d" % (index + 1)))
-                self.tasks[task_id] = FakeTask(task_id, shot_id, job_id, index, "[fail]" in shot["prompt"])
-                task_ids.append(task_id)
-                entries.append({"shotId": shot_id, "taskId": task_id, "status": "processing"})
+                # "duplicate_tasks": two tasks for each shot, listed apart; "numeric_ids": ids as numbers.
+                for suffix in ("", "b") if "duplicate_tasks" in self.shape else ("",):
+                    task_id = "task_%04d_%d%s" % (self.counter, index + 1, suffix)
+                    if "numeric_ids" in self.shape:
+                        task_id = "%d%02d" % (self.counter, index + 1)
+                    self.tasks[task_id] = FakeTask(task_id, shot_id, job_id, index, "[fail]" in shot["prompt"])
+                    task_ids.append(task_id)
+                    shown: Any = int(task_id) if "numeric_ids" in self.shape else task_id
+                    entries.append({"shotId": shot_id, "taskId": shown, "status": "processing"})
             self.jobs[job_id] = FakeJob(job_id, task_ids)
         return 200, {"success": True, "status": "processing", "jobId": job_id, "shots": entries}
 
@@ -290,6 +360,7 @@ class FakeNanoPhoto:
         found: List[FakeTask] = []
         for entry in wanted:
             task_id = entry.get("taskId") if isinstance(entry, dict) else None
+            task_id = str(task_id) if isinstance(task_id, int) else task_id
             task = self.tasks.get(task_id) if isinstance(task_id, str) else None
             if task is None:
                 return self.error("TASK_NOT_FOUND", "task %s not found" % task_id)
@@ -308,7 +379,8 @@ class FakeNanoPhoto:
         for task in found:
             kind = self.task_word(task, ticks[task.job_id])
             kinds.append(kind)
-            entry: Dict[str, Any] = {"shotId": task.shot_id, "taskId": task.task_id, "status": words[kind]}
+            shown: Any = int(task.task_id) if "numeric_ids" in self.shape else task.task_id
+            entry: Dict[str, Any] = {"shotId": task.shot_id, "taskId": shown, "status": words[kind]}
             entry[url_key] = self.video_url(task.task_id) if kind == "completed" else None
             if kind == "failed":
                 entry[error_key] = "the prompt was refused by the safety filter"
@@ -393,6 +465,22 @@ class FakeHandler(BaseHTTPRequestHandler):
         """A JSON answer."""
         self.send(status, json.dumps(payload).encode(), headers=headers)
 
+    def drip(self, status: int, body: bytes, seconds: float, content_type: str = "application/json") -> None:
+        """A whole answer, its body sent one byte every `seconds`."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        try:
+            for index in range(len(body)):
+                self.wfile.write(body[index : index + 1])
+                self.wfile.flush()
+                time.sleep(seconds)
+        except OSError:
+            pass
+
     def drop(self) -> None:
         """Close the connection without a word."""
         self.close_connection = True
@@ -442,7 +530,13 @@ class FakeHandler(BaseHTTPRequestHandler):
             return
         if fault is not None and fault.kind == "echo_key":
             payload["message"] = "debug: you sent %s" % auth
-        self.send_json(status, payload)
+        if fault is not None and fault.kind == "mutate" and fault.mutate is not None:
+            payload = fault.mutate(payload)
+        body_out = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        if fault is not None and fault.kind == "drip":
+            self.drip(status, body_out, fault.seconds)
+            return
+        self.send(status, body_out)
 
     def apply_fault(self, fault: Fault, endpoint: str, body: bytes) -> bool:
         """Answer with a fault; False when the request should also be served normally."""
@@ -470,8 +564,11 @@ class FakeHandler(BaseHTTPRequestHandler):
         elif kind == "slow":
             time.sleep(fault.seconds)
             return False
-        elif kind == "echo_key":
-            return False
+        elif kind in ("echo_key", "mutate", "drip"):
+            return False  # served, then changed on the way out
+        elif kind == "hang":
+            time.sleep(fault.seconds)  # accepted, never answered
+            self.drop()
         else:
             raise ValueError("unknown fault %r" % kind)
         return True
@@ -488,6 +585,15 @@ class FakeHandler(BaseHTTPRequestHandler):
             self.send_json(404, {"message": "this link has expired"})
             return
         fault = fake.next_fault("video")
+        if fault is not None and fault.kind == "empty":
+            self.send(200, b"", "video/mp4")
+            return
+        if fault is not None and fault.kind == "html_as_video":
+            self.send(200, (HTML_PAGE % (200, 200)).encode(), "video/mp4")
+            return
+        if fault is not None and fault.kind == "drip":
+            self.drip(200, video_bytes(name, 0, fake.size_of(name)), fault.seconds, "video/mp4")
+            return
         if fault is not None and fault.kind not in ("cut", "slow"):
             if fault.kind == "redirect":
                 location = fault.headers.get("Location") or (fake.api_url + self.path)
@@ -532,9 +638,11 @@ class FakeHandler(BaseHTTPRequestHandler):
         try:
             while position < stop:
                 offset = position % PATTERN_BLOCK
-                take = min(len(block) - offset, stop - position)
+                take = min(len(block) - offset, stop - position, PATTERN_BLOCK if fake.video_rate else len(block))
                 self.wfile.write(block[offset : offset + take])
                 position += take
+                if fake.video_rate:
+                    time.sleep(take / fake.video_rate)
         except OSError:
             return
         if stop < size:
@@ -553,7 +661,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "--shape",
         action="append",
         default=[],
-        choices=["video_url", "words", "no_shots", "shuffled", "url_key"],
+        choices=["video_url", "words", "no_shots", "shuffled", "url_key", "numeric_ids", "duplicate_tasks"],
         help="answer in a tolerated variant shape (repeatable)",
     )
     args = parser.parse_args(argv)

@@ -149,6 +149,13 @@ class Machine:
             program=["veo_3_1.py"],
         )
 
+    def again(self, *answers: Answer) -> Machine:
+        """The same machine (home, records) for another run: fresh streams, these answers; spares making a folder."""
+        self.opener = FakeUrlopen(*answers)
+        self.stdout, self.stderr = io.StringIO(), io.StringIO()
+        self.rt.stdout, self.rt.stderr, self.rt.api_open = self.stdout, self.stderr, self.opener
+        return self
+
     def run(self, *argv: str) -> int:
         """Run the program's main path with these arguments."""
         return int(veo.run(list(argv), self.rt))

@@ -46,7 +46,7 @@ class SafeNames(unittest.TestCase):
         with tempfile.TemporaryDirectory() as folder:
             paths = []
             for shot_id in ["a/b", "a_b", "A_B", "a?b", "Shot", "shot", "shot"]:
-                path, handle = veo.claim_file(folder, veo.safe_file_stem(shot_id), ".mp4", None)
+                path, handle = veo.claim_file(folder, veo.safe_file_stem(shot_id), ".mp4", None, lambda path: None)
                 assert handle is not None
                 handle.close()
                 paths.append(path)
@@ -70,7 +70,7 @@ class SaveVideo(unittest.TestCase):
 
     def save(self, name: str = "t1", opener=None, claimed=None, **kwargs):  # type: ignore[no-untyped-def]
         url = self.fake.video_url(name)
-        path, handle = veo.claim_file(self.dir, "shot", ".mp4", claimed)
+        path, handle = veo.claim_file(self.dir, "shot", ".mp4", claimed, lambda path: None)
         assert handle is not None
         return veo.save_video(
             url, path, handle, "shot", ".mp4", opener=opener or veo.download_urlopen, timeout=5, user_agent="test",

@@ -1,0 +1,271 @@
+"""The second run keeps every promise too: one folder for many jobs, the printed resume command, exact flags, typos.
+
+Each test runs the real command as a subprocess against the fake NanoPhoto, as a user does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from typing import Any, Dict, List
+
+from fake_nanophoto import video_sha256
+from helpers import SCRIPT
+from test_e2e import FAST, EndToEnd
+
+
+def sha256_of(path: str) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def media_lines(stderr: str) -> List[str]:
+    return [line[len("MEDIA:") :] for line in stderr.splitlines() if line.startswith("MEDIA:")]
+
+
+class OneFolderManyJobs(EndToEnd):
+    def submit(self, prompt: str, *extra: str) -> Any:
+        done = self.run_cli(
+            "submit", "--prompt", prompt, "--follow", "--download", "videos", "--json-only", *FAST, *extra
+        )
+        self.assertEqual(done.returncode, 0, done.stderr)
+        return done
+
+    def own_video(self, result: Dict[str, Any]) -> str:
+        """The file of the result's only shot, checked to hold that shot's own video."""
+        shot = result["shots"][0]
+        self.assertEqual(sha256_of(shot["file"]), video_sha256("%s.mp4" % shot["taskId"], self.fake.video_size))
+        return str(shot["file"])
+
+    def test_a_second_job_in_the_same_folder_gets_its_own_file(self) -> None:
+        first = self.document(self.submit("a red fox"))
+        fox = self.own_video(first)
+        stamp = (sha256_of(fox), os.stat(fox).st_mtime_ns)
+        done = self.submit("a whale")
+        second = self.document(done)
+        whale = self.own_video(second)
+        self.assertEqual(os.path.basename(whale), "shot-1-2.mp4")
+        self.assertEqual(media_lines(done.stderr), [whale])  # the agent attaches the whale, not the fox
+        self.assertNotIn("already saved", done.stderr)
+        self.assertEqual((sha256_of(fox), os.stat(fox).st_mtime_ns), stamp)  # the fox was not touched
+
+    def test_a_file_the_user_put_there_is_neither_taken_nor_overwritten(self) -> None:
+        folder = os.path.join(self.tmp, "videos")
+        os.makedirs(os.path.join(folder, "shot-1-2.mp4"))  # a folder of that name, too
+        for size in (5, self.fake.video_size):  # another size, and the same size
+            with self.subTest(size=size):
+                with open(os.path.join(folder, "shot-1.mp4"), "wb") as handle:
+                    handle.write(b"m" * size)
+                done = self.submit("a fox")
+                path = self.own_video(self.document(done))
+                self.assertNotIn(os.path.basename(path), ("shot-1.mp4", "shot-1-2.mp4"))
+                self.assertEqual(media_lines(done.stderr), [path])
+                with open(os.path.join(folder, "shot-1.mp4"), "rb") as handle:
+                    self.assertEqual(handle.read(), b"m" * size)
+
+    def test_two_jobs_then_a_third_run_resuming_the_first(self) -> None:
+        # Job A is submitted and left; jobs B and C save into the folder; then A is resumed there.
+        job_a = self.document(self.run_cli("submit", "--prompt", "job a", "--json-only"))
+        job_b, job_c = (self.document(self.submit(prompt)) for prompt in ("job b", "job c"))
+        files = {name: self.own_video(job) for name, job in (("b", job_b), ("c", job_c))}
+        before = {path: (sha256_of(path), os.stat(path).st_mtime_ns) for path in files.values()}
+        done = self.run_cli("status", "--job", job_a["jobId"], "--follow", "--download", "videos", "--json-only", *FAST)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        files["a"] = self.own_video(self.document(done))
+        self.assertEqual(sorted(map(os.path.basename, files.values())), ["shot-1-2.mp4", "shot-1-3.mp4", "shot-1.mp4"])
+        self.assertEqual(media_lines(done.stderr), [files["a"]])
+        self.assertEqual({path: (sha256_of(path), os.stat(path).st_mtime_ns) for path in before}, before)
+        # The same command again fetches nothing, and names A's own file.
+        fetched = len(self.fake.seen(origin="cdn"))
+        done = self.run_cli("status", "--job", job_a["jobId"], "--download", "videos", "--json-only")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(len(self.fake.seen(origin="cdn")), fetched)
+        self.assertEqual(media_lines(done.stderr), [files["a"]])
+        self.assertIn("already saved shot-1: %s" % files["a"], done.stderr)
+        # status --list says where each job's files went.
+        listing = {job["jobId"]: job["files"] for job in json.loads(self.run_cli("status", "--list").stdout)}
+        self.assertEqual(listing[job_a["jobId"]], [files["a"]])
+        self.assertEqual(listing[job_b["jobId"]], [files["b"]])
+
+    def test_two_runs_resuming_the_same_job_at_once(self) -> None:
+        self.fake.video_latency = 0.2  # both runs are saving at the same time
+        job = self.document(self.run_cli("submit", "--shots-json", self.shots("a", "b"), "--json-only"))
+        command = [
+            sys.executable,
+            SCRIPT,
+            "status",
+            "--job",
+            job["jobId"],
+            "--follow",
+            "--download",
+            "v",
+            "--json-only",
+            *FAST,
+        ]
+        env = dict(os.environ, **self.env)
+        runs = [
+            subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=self.tmp)
+            for _ in range(2)
+        ]
+        outputs = [run.communicate(timeout=60) for run in runs]
+        for run, (out, err) in zip(runs, outputs):
+            self.assertEqual(run.returncode, 0, err)
+            result = json.loads(out)
+            for shot in result["shots"]:  # each run names files holding the right video
+                self.assertEqual(sha256_of(shot["file"]), video_sha256("%s.mp4" % shot["taskId"], self.fake.video_size))
+            for path in media_lines(err):
+                self.assertTrue(os.path.isfile(path), path)
+        with open(job["jobFile"]) as handle:
+            record = json.load(handle)  # whole JSON: neither run corrupted it
+        for task in record["tasks"]:
+            self.assertEqual(sha256_of(task["file"]), task["sha256"])
+        self.assertEqual([name for name in os.listdir(os.path.join(self.tmp, "v")) if name.endswith(".part")], [])
+
+
+class TheResumeCommandFinishesTheJob(EndToEnd):
+    """Whatever command is printed to resume is the run's own command for the rest of the work."""
+
+    def resume_line(self, stderr: str) -> str:
+        lines = [line for line in stderr.splitlines() if line.startswith("resume with: ")]
+        self.assertEqual(len(lines), 1, stderr)
+        return lines[0][len("resume with: ") :]
+
+    def run_printed(self, line: str) -> Any:
+        """The printed line, as it is, in a shell started elsewhere."""
+        done = subprocess.run(
+            line, shell=True, capture_output=True, text=True, env=dict(os.environ, **self.env), cwd="/", timeout=60
+        )
+        self.assertNotIn("Traceback", done.stderr)
+        return done
+
+    def check_finished(self, done: Any) -> None:
+        self.assertEqual(done.returncode, 0, done.stderr)
+        result = self.document(done)  # one JSON document, as the first run promised
+        self.assertEqual(result["status"], "completed")
+        path = result["shots"][0]["file"]
+        self.assertEqual(os.path.dirname(path), os.path.join(os.path.realpath(self.tmp), "my videos"))
+        self.assertEqual(media_lines(done.stderr), [path])
+
+    def test_after_max_wait(self) -> None:
+        self.fake.polls_per_shot = 10_000
+        done = self.run_cli(
+            "submit",
+            "--prompt",
+            "fox",
+            "--follow",
+            "--download",
+            "my videos",
+            "--json-only",
+            "--max-wait",
+            "0.3",
+            *FAST,
+        )
+        self.assertEqual(done.returncode, 6, done.stderr)
+        line = self.resume_line(done.stderr)
+        self.assertIn("--download '%s'" % os.path.join(os.path.realpath(self.tmp), "my videos"), line)
+        self.assertIn("--max-wait 0.3", line)
+        self.fake.polls_per_shot = 1
+        self.check_finished(self.run_printed(line))
+
+    def test_after_a_failed_download(self) -> None:
+        self.fake.add_fault("video", "status", status=503, count=4)
+        done = self.run_cli("submit", "--prompt", "fox", "--follow", "--download", "my videos", "--json-only", *FAST)
+        self.assertEqual(done.returncode, 7, done.stderr)
+        result = self.document(done)
+        self.assertEqual((result["status"], result["error"]["code"]), ("completed", "DOWNLOAD_FAILED"))
+        self.check_finished(self.run_printed(self.resume_line(done.stderr)))
+
+    def test_after_ctrl_c(self) -> None:
+        self.fake.polls_per_shot = 10_000
+        command = [
+            sys.executable,
+            SCRIPT,
+            "submit",
+            "--prompt",
+            "fox",
+            "--follow",
+            "--download",
+            "my videos",
+            "--json",
+            "--quiet",
+            *FAST,
+        ]
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, **self.env),
+            cwd=self.tmp,
+        )
+        while len(self.fake.seen("check-status")) < 2:  # following
+            self.assertIsNone(process.poll())
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=30)
+        self.assertEqual(process.returncode, 130, err)
+        line = self.resume_line(err)  # even with --quiet
+        self.assertIn(" --json-only --quiet", line)
+        self.fake.polls_per_shot = 1
+        self.check_finished(self.run_printed(line))
+
+
+class ExactFlags(EndToEnd):
+    def test_json_is_an_alias_and_nothing_else_is_abbreviated(self) -> None:
+        done = self.run_cli("submit", "--prompt", "fox", "--follow", "--json", *FAST)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(self.document(done)["status"], "completed")  # one document, not NDJSON stages
+        for near_miss in ("--json-o", "--js", "--qui", "--follow-", "--foll", "--prom"):
+            with self.subTest(flag=near_miss):
+                done = self.run_cli("submit", "--prompt", "fox", near_miss, "--json-only")
+                self.assertEqual(done.returncode, 2, done.stderr)
+                self.assertEqual(self.document(done)["error"]["code"], "INVALID_ARGUMENTS")
+        done = self.run_cli("submit", "--prompt", "fox", "--json-o")  # the output mode: from what parses exactly
+        self.assertEqual(self.ndjson(done)[-1]["result"]["status"], "error")
+        self.assertEqual(len(self.fake.seen("generate")), 1)
+
+
+class OnlyRealJobsBecomeRecords(EndToEnd):
+    def test_a_mistyped_task_id_does_not_become_the_last_job(self) -> None:
+        real = self.document(self.run_cli("submit", "--prompt", "fox", "--json-only"))
+        typo = json.dumps([{"shotId": "shot-1", "taskId": "task_typo"}])
+        done = self.run_cli("status", "--task-ids-json", typo, "--json-only")
+        self.assertEqual(done.returncode, 8, done.stderr)
+        self.assertEqual(self.document(done)["error"]["code"], "TASK_NOT_FOUND")
+        self.assertEqual([job["jobId"] for job in json.loads(self.run_cli("status", "--list").stdout)], [real["jobId"]])
+        done = self.run_cli("status", "--last", "--json-only")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(self.document(done)["jobId"], real["jobId"])
+
+    def test_a_refused_key_writes_no_record_either(self) -> None:
+        tasks = json.dumps([{"shotId": "shot-1", "taskId": "task_0001_1"}])
+        done = self.run_cli("status", "--task-ids-json", tasks, env={"NANOPHOTO_API_KEY": "not-the-key-at-all"})
+        self.assertEqual(done.returncode, 3, done.stderr)
+        done = self.run_cli("submit", "--prompt", "fox", env={"NANOPHOTO_API_KEY": "not-the-key-at-all"})
+        self.assertEqual(done.returncode, 3, done.stderr)  # a refused submit made no job: no record
+        self.assertEqual(json.loads(self.run_cli("status", "--list").stdout), [])
+
+
+class WrongTypes(EndToEnd):
+    def test_a_wrong_type_in_any_shot_field_is_an_error(self) -> None:
+        good = {"prompt": "x", "generationType": "TEXT_2_VIDEO", "aspectRatio": "16:9"}
+        cases = [
+            dict(good, **{field: value})
+            for field in ("id", "prompt", "generationType", "aspectRatio", "imageUrls")
+            for value in ([], {}, 7, True, [[]], {"a": []})
+            if (field, value) != ("imageUrls", [])
+        ]
+        for start in range(0, len(cases), 21):
+            chunk = cases[start : start + 21]
+            done = self.run_cli("submit", "--shots-json", json.dumps(chunk), "--json-only")
+            self.assertEqual(done.returncode, 2, done.stderr)
+            error = self.document(done)["error"]
+            self.assertEqual(error["code"], "INVALID_SHOTS")
+            self.assertEqual(
+                {detail.split(":")[0].split(" ")[0] for detail in error["details"]},
+                {"shots[%d]" % n for n in range(len(chunk))},
+            )
+        self.assertEqual(self.fake.seen("generate"), [])
