@@ -45,13 +45,9 @@ __version__ = "1.1.0"
 # ---- Constants: the API's facts in one place ----
 
 DEFAULT_BASE_URL = "https://nanophoto.ai"
-GENERATE_PATH = "/api/veo-3/generate"
-CHECK_STATUS_PATH = "/api/veo-3/check-status"
+GENERATE_PATH, CHECK_STATUS_PATH = "/api/veo-3/generate", "/api/veo-3/check-status"
 API_KEYS_PAGE = "https://nanophoto.ai/settings/apikeys"
-JOBS_PAGE = "https://nanophoto.ai"
-SKILL_NAME = "veo-3-1"
-ENV_API_KEY = "NANOPHOTO_API_KEY"
-ENV_BASE_URL = "NANOPHOTO_BASE_URL"
+SKILL_NAME, ENV_API_KEY, ENV_BASE_URL = "veo-3-1", "NANOPHOTO_API_KEY", "NANOPHOTO_BASE_URL"
 # Headers the published script sends; the live service is known to accept these.
 DEFAULT_USER_AGENT = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
@@ -59,82 +55,53 @@ DEFAULT_USER_AGENT = (
 SITE_ORIGIN = "https://nanophoto.ai"
 
 GENERATION_TYPES = {"TEXT_2_VIDEO": (0, 0), "FIRST_AND_LAST_FRAMES_2_VIDEO": (1, 2), "REFERENCE_2_VIDEO": (1, 3)}
-ASPECT_RATIOS = ("16:9", "9:16")
-RESOLUTIONS = ("720p", "1080p", "4k")
-CREDITS_PER_SHOT = {"720p": 10, "1080p": 14, "4k": 30}
-SINGLE_SHOT_RESOLUTIONS = ("1080p", "4k")
-SECONDS_PER_SHOT = 8
-MAX_SHOTS = 21
+ASPECT_RATIOS, RESOLUTIONS = ("16:9", "9:16"), ("720p", "1080p", "4k")
+CREDITS_PER_SHOT = {"720p": 10, "1080p": 14, "4k": 30}  # 1080p and 4k: single-shot jobs only
+SECONDS_PER_SHOT, MAX_SHOTS, MAX_SHOT_ID_LENGTH = 8, 21, 200
 SHOT_KEYS = ("id", "prompt", "generationType", "aspectRatio", "imageUrls")
-REQUIRED_SHOT_KEYS = ("prompt", "generationType", "aspectRatio")
-MAX_SHOT_ID_LENGTH = 200
 
+# How answers are read: tolerantly (the shapes beyond the published ones are assumed).
 FINISHED_WORDS = frozenset({"completed", "succeeded", "success", "done"})
 FAILED_WORDS = frozenset({"failed", "error", "cancelled", "canceled"})
-VIDEO_URL_KEYS = ("videoUrl", "video_url", "url")
-SHOT_ERROR_KEYS = ("error", "errorMessage", "message")
-TASK_ID_KEYS = ("taskId", "task_id")
-SHOT_ID_KEYS = ("shotId", "shot_id", "id")
+VIDEO_URL_KEYS, SHOT_ERROR_KEYS = ("videoUrl", "video_url", "url"), ("error", "errorMessage", "message")
+TASK_ID_KEYS, SHOT_ID_KEYS = ("taskId", "task_id"), ("shotId", "shot_id", "id")
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".webm")
 
-DEFAULT_POLL_INTERVAL = 8.0
-DEFAULT_MAX_WAIT = 1800.0
-MAX_WAIT_PER_SHOT = 300.0  # shots run one after another, 2-5 minutes each
-DEFAULT_TIMEOUT = 60.0
-DEFAULT_MAX_RETRIES = 5
-DEFAULT_DOWNLOAD_WORKERS = 4
+DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_DOWNLOAD_WORKERS = 8.0, 60.0, 5, 4
+DEFAULT_MAX_WAIT, MAX_WAIT_PER_SHOT = 1800.0, 300.0  # shots run one after another, 2-5 minutes each
 ONE_OFF_RETRY_AFTER_CAP = 120.0
 LONGEST_SECONDS = 7 * 24 * 3600.0  # a bigger socket timeout overflows
 MIN_SECRET_LENGTH = 6  # hiding a shorter "key" would mangle ordinary words, not protect anything
-MAX_API_BODY = 8 * 1024 * 1024
-MAX_JSON_DEPTH = 64
-MAX_CONFIG_BYTES = 1024 * 1024
-DOWNLOAD_CHUNK = 256 * 1024
-DOWNLOAD_TRIES = 4
-DOWNLOAD_REDIRECTS = 5
+MAX_API_BODY, MAX_CONFIG_BYTES, MAX_JSON_DEPTH = 8 * 1024 * 1024, 1024 * 1024, 64
+DOWNLOAD_CHUNK, DOWNLOAD_TRIES, DOWNLOAD_REDIRECTS = 256 * 1024, 4, 5
 
 EXIT_OK, EXIT_GENERATION_FAILED, EXIT_USAGE, EXIT_AUTH, EXIT_CREDITS = 0, 1, 2, 3, 4
 EXIT_RATE_LIMITED, EXIT_TIMEOUT, EXIT_FAILURE, EXIT_NOT_FOUND, EXIT_INTERRUPTED = 5, 6, 7, 8, 130
-
-SERVICE_ERROR_EXITS = {
-    "LOGIN_REQUIRED": EXIT_AUTH,
-    "INSUFFICIENT_CREDITS": EXIT_CREDITS,
-    "API_KEY_RATE_LIMIT_EXCEEDED": EXIT_RATE_LIMITED,
-    "TASK_NOT_FOUND": EXIT_NOT_FOUND,
-    "SHOTS_REQUIRED": EXIT_USAGE,
-    "PROMPT_REQUIRED": EXIT_USAGE,
-    "INVALID_IMAGE_COUNT": EXIT_USAGE,
-    "IMAGE_URLS_REQUIRED": EXIT_USAGE,
-    "TASK_IDS_REQUIRED": EXIT_USAGE,
-}
+# The published errorCodes that are answers, not faults (the rest exit 7).
+SERVICE_ERROR_EXITS = dict.fromkeys(("SHOTS_REQUIRED", "PROMPT_REQUIRED", "INVALID_IMAGE_COUNT"), EXIT_USAGE)
+SERVICE_ERROR_EXITS.update(IMAGE_URLS_REQUIRED=2, TASK_IDS_REQUIRED=2, LOGIN_REQUIRED=3, INSUFFICIENT_CREDITS=4)
+SERVICE_ERROR_EXITS.update(API_KEY_RATE_LIMIT_EXCEEDED=EXIT_RATE_LIMITED, TASK_NOT_FOUND=EXIT_NOT_FOUND)
 SERVICE_ERROR_HINTS = {
     "LOGIN_REQUIRED": "check the API key, or create a new one at " + API_KEYS_PAGE,
     "INSUFFICIENT_CREDITS": "top up credits at https://nanophoto.ai, then submit again",
-    "API_KEY_RATE_LIMIT_EXCEEDED": "wait a minute, then run the same command again",
     "TASK_NOT_FOUND": "check the task IDs; tasks of another account are not visible",
 }
-PAY_TWICE_HINT = "check your jobs at %s before submitting again, to avoid paying twice" % JOBS_PAGE
+RETRY_HINT, RATE_HINT = "check the network, then run the same command again", "wait a minute, then run it again"
+PAY_TWICE_HINT = "check your jobs at https://nanophoto.ai before submitting again, to avoid paying twice"
 
 # ---- Errors ----
 
 
+@dataclass(eq=False)
 class VeoError(Exception):
     """The one error type: raised anywhere, rendered in main() only."""
 
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        exit_status: int = EXIT_FAILURE,
-        details: Optional[List[Any]] = None,
-        *,
-        hint: str = "",
-        http_status: Optional[int] = None,
-    ) -> None:
-        super().__init__(message)
-        self.code, self.message, self.exit_status, self.hint = code, message, exit_status, hint
-        self.details: List[Any] = list(details or [])
-        self.http_status = http_status
+    code: str
+    message: str
+    exit_status: int = EXIT_FAILURE
+    details: List[Any] = field(default_factory=list)
+    hint: str = ""
+    http_status: Optional[int] = None
 
     def to_json(self) -> Dict[str, Any]:
         """The error object of the output contract."""
@@ -187,7 +154,7 @@ class Task:
 
     shot_id: str
     task_id: str
-    status: str = "processing"  # processing | completed | failed (our reading of the service's word)
+    status: str = "processing"  # processing | completed | failed: our reading of the service's word
     raw_status: str = ""  # the service's own word, for people
     error: Optional[str] = None
     finished_at: Optional[str] = None
@@ -217,9 +184,9 @@ class Job:
     error: Optional[str] = None  # why the submit's outcome is unknown, or why shots have no task
     last_response: Any = None
 
-    def videos(self) -> List[Tuple[str, Video]]:
-        """Each video with the name its file starts from: the shots', then the combined one."""
-        return [(task.shot_id, task.video) for task in self.tasks] + [(self.job_id, self.combined)]
+    def videos(self) -> List[Tuple[str, Video, Optional[Task]]]:
+        """Each video with the name its file starts from, and its shot: the shots', then the combined one."""
+        return [(task.shot_id, task.video, task) for task in self.tasks] + [(self.job_id, self.combined, None)]
 
 
 @dataclass
@@ -287,52 +254,35 @@ def dump_json(value: Any, indent: Optional[int] = None) -> str:
 def short_repr(value: Any, limit: int = 60) -> str:
     """A value as a short, printable, one-line string for messages."""
     try:
-        text = json.dumps(value, ensure_ascii=True, allow_nan=False)
+        return clean_line(json.dumps(value, ensure_ascii=True, allow_nan=False), limit)
     except (TypeError, ValueError, RecursionError):
-        text = repr(type(value))
-    return clean_line(text, limit)
+        return type(value).__name__
 
 
-def too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
-    """True when a JSON value nests deeper than `limit` levels."""
-    level: List[Any] = [value]
-    for _ in range(limit + 1):
-        level = [
-            v
-            for item in level
-            if isinstance(item, (list, dict))
-            for v in (item.values() if isinstance(item, dict) else item)
-        ]
-        if not level:
-            return False
-    return True
+def pruned(value: Any, depth: int = 0) -> Any:
+    """A JSON value with whatever nests past 64 levels replaced by a note (nothing deeper can hide a crash)."""
+    if isinstance(value, (list, dict)) and depth >= MAX_JSON_DEPTH:
+        return "(nested too deeply)"
+    if isinstance(value, list):
+        return [pruned(item, depth + 1) for item in value]
+    return {key: pruned(item, depth + 1) for key, item in value.items()} if isinstance(value, dict) else value
 
 
 def load_user_json(text: str, what: str, hint: str) -> Any:
     """JSON the user gave: strict (no NaN, Infinity or overflowing numbers), at most 64 levels deep."""
 
-    def refuse(word: str) -> Any:
-        raise ValueError("%s is not a JSON number" % word)
-
-    def finite(digits: str) -> float:
-        number = float(digits)
-        if number - number != 0:  # inf
-            raise ValueError("%s is too large a number" % digits)
-        return number
+    def number(digits: str) -> float:
+        if float(digits) - float(digits) != 0:
+            raise ValueError("%s is not a finite number" % digits)
+        return float(digits)
 
     try:
-        value = json.loads(text, parse_constant=refuse, parse_float=finite)
-        deep = too_deep(value)
-    except RecursionError:
-        deep = True
-    except ValueError as exc:  # JSONDecodeError, the two above, and integers too long to convert
-        raise VeoError(
-            "INVALID_ARGUMENTS", "%s is not valid JSON: %s" % (what, clean_line(str(exc))), EXIT_USAGE, hint=hint
-        )
-    if deep:
-        raise VeoError(
-            "INVALID_ARGUMENTS", "%s is nested more than %d levels deep" % (what, MAX_JSON_DEPTH), EXIT_USAGE, hint=hint
-        )
+        value = json.loads(text, parse_constant=number, parse_float=number)
+        problem = "is nested more than %d levels deep" % MAX_JSON_DEPTH if pruned(value) != value else ""
+    except (RecursionError, ValueError) as exc:  # JSONDecodeError, those above, and integers too long to convert
+        problem = "is not valid JSON: %s" % clean_line(str(exc) or "nested too deeply")
+    if problem:
+        raise VeoError("INVALID_ARGUMENTS", "%s %s" % (what, problem), EXIT_USAGE, hint=hint)
     return value
 
 
@@ -341,32 +291,17 @@ def parse_answer(body: bytes) -> Any:
 
     Raises ValueError when the body is not JSON.
     """
-
-    def finite(digits: str) -> Optional[float]:
-        number = float(digits)
-        return number if number - number == 0 else None
-
-    def pruned(value: Any, depth: int) -> Any:
-        if not isinstance(value, (list, dict)):
-            return value
-        if depth >= MAX_JSON_DEPTH:
-            return "(nested too deeply)"
-        if isinstance(value, list):
-            return [pruned(item, depth + 1) for item in value]
-        return {key: pruned(item, depth + 1) for key, item in value.items()}
-
     try:
-        return pruned(json.loads(body.decode("utf-8"), parse_constant=lambda word: None, parse_float=finite), 0)
+        finite = lambda digits: float(digits) if float(digits) - float(digits) == 0 else None  # noqa: E731
+        return pruned(json.loads(body.decode("utf-8"), parse_constant=lambda word: None, parse_float=finite))
     except RecursionError:
         raise ValueError("nested too deeply")
 
 
 def json_type_name(value: Any) -> str:
     """The JSON name of a value's type, for messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
+    if value is None or isinstance(value, bool):
+        return "null" if value is None else "a boolean"
     names = ((str, "a string"), ((int, float), "a number"), (list, "an array"), (dict, "an object"))
     return next((name for kind, name in names if isinstance(value, kind)), type(value).__name__)
 
@@ -376,23 +311,17 @@ def unsendable_text(value: Any) -> Optional[str]:
     if isinstance(value, str):
         if "\x00" in value:
             return "contains a NUL byte"
-        if any("\ud800" <= ch <= "\udfff" for ch in value):
-            return "is not valid UTF-8 text"
-        return None
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for key, item in items:
-        problem = unsendable_text(key) if isinstance(key, str) else None
-        problem = problem or unsendable_text(item)
-        if problem:
-            return problem
-    return None
+        return "is not valid UTF-8 text" if any("\ud800" <= ch <= "\udfff" for ch in value) else None
+    parts = [part for pair in value.items() for part in pair] if isinstance(value, dict) else value
+    return (
+        next((problem for problem in map(unsendable_text, parts) if problem), None) if isinstance(parts, list) else None
+    )
 
 
 def header_problem(value: str) -> Optional[str]:
-    """Why a text cannot be sent as an HTTP header value (line breaks, control characters, not Latin-1), or None."""
-    if any(not (" " <= ch <= "~" or "\xa0" <= ch <= "\xff") for ch in value):
-        return "contains a line break, a control character or a character HTTP headers cannot carry"
-    return None
+    """Why a text cannot be sent as an HTTP header (a line break, a control character, not Latin-1), or None."""
+    bad = any(not (" " <= ch <= "~" or "\xa0" <= ch <= "\xff") for ch in value)
+    return "contains a line break, a control character or a character HTTP headers cannot carry" if bad else None
 
 
 def close_match(word: str, candidates: Sequence[str]) -> Optional[str]:
@@ -417,25 +346,21 @@ def is_loopback_host(host: str) -> bool:
     host = host.strip("[]").lower().rstrip(".")
     if host == "localhost" or host.endswith(".localhost"):
         return True
-    if host.startswith("127.") and host.replace(".", "").isdigit():
-        return True
-    return host in ("::1", "0:0:0:0:0:0:0:1")
+    return (host.startswith("127.") and host.replace(".", "").isdigit()) or host in ("::1", "0:0:0:0:0:0:0:1")
 
 
 def host_problem(host: str) -> Optional[str]:
-    """Why a host name cannot be used in a URL (empty labels, spaces, other characters), or None."""
+    """Why a host cannot be used in a URL (an empty label, a space, another character), or None."""
     import ipaddress
 
     try:
         ipaddress.ip_address(host.strip("[]"))
         return None
     except ValueError:
-        pass
-    labels = host.rstrip(".").split(".")
-    allowed = set("abcdefghijklmnopqrstuvwxyz0123456789-")
-    if not host or any(not label or len(label) > 63 or set(label.lower()) - allowed for label in labels):
-        return "is not a valid host name"
-    return None
+        allowed = set("abcdefghijklmnopqrstuvwxyz0123456789-")
+        labels = host.lower().rstrip(".").split(".")
+        bad = not host or any(not label or len(label) > 63 or set(label) - allowed for label in labels)
+        return "is not a valid host name" if bad else None
 
 
 def public_host_problem(host: str) -> Optional[str]:
@@ -455,9 +380,8 @@ def public_host_problem(host: str) -> Optional[str]:
         return "points at this machine (%s)" % host
     if address.is_link_local:
         return "is a link-local address (%s)" % host
-    if address.is_private or address.is_reserved or address.is_multicast:
-        return "is a private address (%s)" % host
-    return None
+    private = address.is_private or address.is_reserved or address.is_multicast
+    return "is a private address (%s)" % host if private else None
 
 
 def image_url_problem(url: Any) -> Optional[str]:
@@ -477,11 +401,12 @@ def image_url_problem(url: Any) -> Optional[str]:
     except ValueError:
         return "%s is not a valid URL" % shown
     if parts.scheme not in ("http", "https"):
-        if parts.scheme in ("", "file") or len(parts.scheme) == 1:  # "C:\..." too
-            return "%s is a local path; upload the image and give its public URL" % shown
-        return "%s is not an http(s) URL" % shown
-    problem = host_problem(host) if host else "has no host"
-    problem = problem or public_host_problem(host)
+        local = parts.scheme in ("", "file") or len(parts.scheme) == 1  # "C:\..." too
+        return "%s is %s" % (
+            shown,
+            "a local path; upload the image and give its public URL" if local else "not an http(s) URL",
+        )
+    problem = (host_problem(host) if host else "has no host") or public_host_problem(host)
     return "%s %s; the service can only fetch public URLs" % (shown, problem) if problem else None
 
 
@@ -492,21 +417,22 @@ def check_base_url(url: str) -> str:
         return url  # known good; spares a dry run the import of urllib.parse
     from urllib.parse import urlsplit
 
-    shown = short_repr(url)
-    hint = "use https://nanophoto.ai (the default), or http://127.0.0.1:PORT for a local fake"
     try:
         parts = urlsplit(url)
-        host = parts.hostname or ""
-        parts.port  # noqa: B018 - raises ValueError for a bad port
+        host, _ = parts.hostname or "", parts.port  # a bad port raises ValueError
+        bad = parts.scheme not in ("http", "https") or bool(host_problem(host) or parts.query or parts.fragment)
+        bad = bad or bool(parts.username or parts.password) or any(not "!" <= ch <= "~" for ch in url)
     except ValueError:
-        raise usage_error("the base URL %s is not a valid URL" % shown, hint)
-    if parts.scheme not in ("http", "https") or not host or any(not "!" <= ch <= "~" for ch in url):
-        raise usage_error("the base URL %s must be an http(s) URL with a host, without spaces" % shown, hint)
-    if host_problem(host) or parts.query or parts.fragment or parts.username or parts.password:
-        raise usage_error("the base URL %s must be an origin: a valid host, no query, fragment or user" % shown, hint)
+        bad = True
+    hint = "use https://nanophoto.ai (the default), or http://127.0.0.1:PORT for a local fake"
+    if bad:
+        raise usage_error(
+            "the base URL %s must be an http(s) origin: a valid host, no spaces, no query" % short_repr(url), hint
+        )
     if parts.scheme == "http" and not is_loopback_host(host):
         raise usage_error(
-            "the base URL %s uses http:// for a host that is not this machine; the key would travel in clear" % shown,
+            "the base URL %s is http:// to a host that is not this machine: the key would travel in clear"
+            % short_repr(url),
             hint,
         )
     return url
@@ -518,27 +444,28 @@ def shot_label(index: int, shot_id: Optional[str]) -> str:
 
 
 def validate_shots(raw: Any, resolution: str) -> Tuple[List[Shot], List[str]]:
-    """Check shots against every published rule; return them and warnings, or raise INVALID_SHOTS with every problem."""
+    """Check shots against every published rule; return them and warnings, or raise INVALID_SHOTS with each problem."""
     problems: List[str] = []
     warnings: List[str] = []
-    if isinstance(raw, dict) and "shots" in raw:
-        raw = raw["shots"]
+    raw = raw["shots"] if isinstance(raw, dict) and "shots" in raw else raw
     if not isinstance(raw, list):
         raise invalid_shots(["shots must be a JSON array of shot objects, got %s" % json_type_name(raw)])
-    if not raw:
-        problems.append("at least 1 shot is needed, got 0")
-    elif len(raw) > MAX_SHOTS:
-        problems.append("at most %d shots per job, got %d" % (MAX_SHOTS, len(raw)))
-    if resolution in SINGLE_SHOT_RESOLUTIONS and len(raw) > 1:
+    if not raw or len(raw) > MAX_SHOTS:
+        problems.append(
+            "at least 1 shot is needed, got 0"
+            if not raw
+            else "at most %d shots per job, got %d" % (MAX_SHOTS, len(raw))
+        )
+    if resolution != "720p" and len(raw) > 1:
         problems.append("%s is for single-shot jobs only, got %d shots; use 720p or one shot" % (resolution, len(raw)))
     shots: List[Shot] = []
     seen: Dict[str, int] = {}
     for index, item in enumerate(raw[: MAX_SHOTS + 1]):
         shot = validate_one_shot(index, item, problems, warnings)
         if shot is not None and shot.id in seen:
+            label = shot_label(index, shot.id)
             problems.append(
-                "%s: id %s is used by shots[%d] too; ids must be unique"
-                % (shot_label(index, shot.id), short_repr(shot.id), seen[shot.id])
+                "%s: id %s is used by shots[%d] too; ids must be unique" % (label, short_repr(shot.id), seen[shot.id])
             )
         elif shot is not None:
             seen[shot.id] = index
@@ -575,13 +502,15 @@ def validate_one_shot(index: int, item: Any, problems: List[str], warnings: List
         shot_id = None
     label = shot_label(index, shot_id)
     unknown = [key for key in item if key not in SHOT_KEYS]
-    missing = [key for key in REQUIRED_SHOT_KEYS if key not in item]
+    missing = [key for key in SHOT_KEYS[1:4] if key not in item]
     for key in missing:
         guess = close_match(key, unknown)
-        also = "; did you mean %s instead of %s?" % (key, short_repr(guess)) if guess else ""
-        problems.append("%s: %s is missing%s" % (label, key, also))
+        problems.append(
+            "%s: %s is missing%s"
+            % (label, key, "; did you mean %s instead of %s?" % (key, short_repr(guess)) if guess else "")
+        )
     for key in unknown:
-        if close_match(key, missing) is None:
+        if close_match(key, missing) is None:  # else it was named in the missing key's problem
             guess = close_match(key, SHOT_KEYS)
             also = " (did you mean %s?)" % guess if guess else ""
             warnings.append("%s: unknown key %s is passed on as it is%s" % (label, short_repr(key), also))
@@ -602,11 +531,10 @@ def validate_one_shot(index: int, item: Any, problems: List[str], warnings: List
         if problem:
             problems.append("%s: imageUrls[%d] %s" % (label, position, problem))
     kind = item.get("generationType")
-    if isinstance(kind, str) and kind in GENERATION_TYPES:
-        fewest, most = GENERATION_TYPES[kind]
-        if not fewest <= len(image_urls) <= most:
-            wanted = "no imageUrls" if most == 0 else "%d-%d imageUrls" % (fewest, most)
-            problems.append("%s: %s takes %s, got %d" % (label, kind, wanted, len(image_urls)))
+    fewest, most = GENERATION_TYPES.get(kind, (0, 10**9)) if isinstance(kind, str) else (0, 10**9)
+    if not fewest <= len(image_urls) <= most:
+        wanted = "no imageUrls" if most == 0 else "%d-%d imageUrls" % (fewest, most)
+        problems.append("%s: %s takes %s, got %d" % (label, kind, wanted, len(image_urls)))
     for key, value in item.items():
         text = unsendable_text(key) or unsendable_text(value)
         if text and key not in ("id", "imageUrls"):
@@ -615,15 +543,6 @@ def validate_one_shot(index: int, item: Any, problems: List[str], warnings: List
         return None
     extra = {key: value for key, value in item.items() if key not in SHOT_KEYS}
     return Shot(shot_id, str(prompt), str(kind), str(item["aspectRatio"]), list(image_urls), extra)
-
-
-def estimate(shot_count: int, resolution: str) -> Dict[str, int]:
-    """The estimate object: shots, seconds of video, credits."""
-    return {
-        "shots": shot_count,
-        "seconds": shot_count * SECONDS_PER_SHOT,
-        "credits": shot_count * CREDITS_PER_SHOT[resolution],
-    }
 
 
 def default_max_wait(shot_count: int) -> float:
@@ -635,21 +554,13 @@ def id_text(value: Any) -> Optional[str]:
     """An id as text: a non-blank printable string, or a whole number written as one; else None."""
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**30:
         value = str(value)
-    if (
-        isinstance(value, str)
-        and value.strip()
-        and value.isprintable()
-        and len(value) <= 500
-        and not unsendable_text(value)
-    ):
-        return value
-    return None
+    ok = isinstance(value, str) and value.strip() and value.isprintable() and len(value) <= 500
+    return value if ok and not unsendable_text(value) else None
 
 
 def parse_task_ids(raw: Any) -> List[Task]:
     """Read --task-ids-json: [{shotId, taskId}] (or bare task ID strings), or a usage error."""
-    if isinstance(raw, dict) and "taskIds" in raw:
-        raw = raw["taskIds"]
+    raw = raw["taskIds"] if isinstance(raw, dict) and "taskIds" in raw else raw
     hint = 'give a JSON array such as \'[{"shotId": "shot-1", "taskId": "task_abc123"}]\''
     if not isinstance(raw, list) or not 1 <= len(raw) <= 100:
         raise usage_error("--task-ids-json must be a JSON array of 1 to 100 tasks, got %s" % short_repr(raw), hint)
@@ -752,13 +663,9 @@ def apply_status_answer(job: Job, answer: Any, now_iso: str, elapsed: float) -> 
                 changed.append(task)
     job.combined.url = top_url or job.combined.url
     if top_kind != "processing":  # the job as a whole ended: a shot it did not mention will not come back
-        reason = {
-            "status": "failed",
-            "error": error_text_of(answer) or "the service ended the job without a status for this shot",
-        }
-        changed += [
-            t for t in job.tasks if id(t) not in seen and not t.finished and update_task(t, reason, now_iso, elapsed)
-        ]
+        why = error_text_of(answer) or "the service ended the job without a status for this shot"
+        ended = [task for task in job.tasks if id(task) not in seen and not task.finished]
+        changed += [task for task in ended if update_task(task, {"status": "failed", "error": why}, now_iso, elapsed)]
     return changed
 
 
@@ -915,11 +822,9 @@ def iso_to_timestamp(text: Any) -> Optional[float]:
 
 # ---- Pure logic: names on disk ----
 
-WINDOWS_RESERVED = frozenset(
-    ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
-    + ["COM%d" % n for n in range(10)]
-    + ["LPT%d" % n for n in range(10)]
-)
+WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"} | {
+    "%s%d" % (p, n) for p in ("COM", "LPT") for n in range(10)
+}
 SAFE_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 MAX_NAME_STEM = 100
 
@@ -961,14 +866,6 @@ def part_name(path: str) -> str:
 # ---- Pure logic: the OpenClaw config ----
 
 
-def strip_json5(text: str) -> str:
-    """OpenClaw's JSON5 as JSON: comments and trailing commas dropped outside strings."""
-    import re
-
-    pattern = r'"(?:[^"\\]|\\.)*"|//[^\n]*|/\*.*?\*/|,(?=(?:\s|//[^\n]*|/\*.*?\*/)*[}\]])'
-    return re.sub(pattern, lambda m: m.group(0) if m.group(0).startswith('"') else "", text, flags=re.S)
-
-
 def key_from_openclaw_config(config: Any) -> Any:
     """The value at skills.entries.veo-3-1.env.NANOPHOTO_API_KEY, else at ...apiKey (None when neither is set)."""
     entry: Any = config
@@ -1006,29 +903,20 @@ class Runtime:
 
 def default_runtime() -> Runtime:
     """The real machine."""
-    argv0 = sys.argv[0] if sys.argv else ""
-    program = (
-        ["python" if os.name == "nt" else "python3", os.path.abspath(argv0)] if argv0.endswith(".py") else [SKILL_NAME]
-    )
+    script = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0].endswith(".py") else ""
+    program = ["python" if os.name == "nt" else "python3", script] if script else [SKILL_NAME]
+    out, err = (bool(getattr(stream, "isatty", lambda: False)()) for stream in (sys.stdout, sys.stderr))
     return Runtime(
         os.environ,
         sys.stdin,
         sys.stdout,
         sys.stderr,
-        is_tty(sys.stdout),
-        is_tty(sys.stderr),
-        api_urlopen,
-        download_urlopen,
+        out,
+        err,
+        urlopen_for("api"),
+        urlopen_for("download"),
         program=program,
     )
-
-
-def is_tty(stream: Any) -> bool:
-    """True when a stream is an interactive terminal."""
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError, OSError):
-        return False
 
 
 class HeldInterrupts:
@@ -1039,10 +927,8 @@ class HeldInterrupts:
     """
 
     def __init__(self, on_hold: Callable[[], None] = lambda: None) -> None:
-        self.on_hold = on_hold
+        self.on_hold, self.caught, self.holding = on_hold, False, True
         self.previous: Dict[int, Any] = {}
-        self.caught = False
-        self.holding = True
 
     def hold(self, signum: int, frame: Any) -> None:
         """The stand-in handler: wait, unless the user insists or nothing is at stake."""
@@ -1084,94 +970,78 @@ class HeldInterrupts:
             self.holding = True
 
 
-def openclaw_config_path(environ: Mapping[str, str], home: str) -> str:
-    """$OPENCLAW_CONFIG_PATH, else $OPENCLAW_HOME/.openclaw/openclaw.json, else ~/.openclaw/openclaw.json."""
-    if environ.get("OPENCLAW_CONFIG_PATH"):
-        return os.path.expanduser(environ["OPENCLAW_CONFIG_PATH"])
-    return os.path.join(os.path.expanduser(environ.get("OPENCLAW_HOME") or home), ".openclaw", "openclaw.json")
+def read_openclaw_key(environ: Mapping[str, str], home: str, warn: Callable[[str], None]) -> Tuple[Any, str]:
+    """The key's value in OpenClaw's config file, and where that is; a file that cannot be read is named in a warning.
 
+    The file: $OPENCLAW_CONFIG_PATH, else $OPENCLAW_HOME/.openclaw/openclaw.json, else ~/.openclaw/openclaw.json;
+    the key: skills.entries.veo-3-1.env.NANOPHOTO_API_KEY, else skills.entries.veo-3-1.apiKey.
+    """
+    import re
 
-def read_openclaw_key(path: str, warn: Callable[[str], None]) -> Any:
-    """The key's value in OpenClaw's config file; a file that cannot be read is named in a warning."""
+    home = os.path.expanduser(environ.get("OPENCLAW_HOME") or home)
+    path = os.path.expanduser(environ.get("OPENCLAW_CONFIG_PATH") or os.path.join(home, ".openclaw", "openclaw.json"))
     try:
         if os.path.getsize(path) > MAX_CONFIG_BYTES:
             warn("the OpenClaw config %s is over 1 MiB; it was not read" % path)
-            return None
+            return None, path
         with open(path, "rb") as handle:
-            text = handle.read(MAX_CONFIG_BYTES).decode("utf-8-sig")
-        return key_from_openclaw_config(load_user_json(strip_json5(text), "", ""))
+            text = handle.read().decode("utf-8-sig")
+        # OpenClaw's JSON5 as JSON: comments and trailing commas dropped outside strings.
+        pattern = r'"(?:[^"\\]|\\.)*"|//[^\n]*|/\*.*?\*/|,(?=(?:\s|//[^\n]*|/\*.*?\*/)*[}\]])'
+        text = re.sub(pattern, lambda match: match.group(0) if match.group(0)[0] == '"' else "", text, flags=re.S)
+        entry = load_user_json(text, "", "")
     except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError, VeoError) as exc:
+        return None, path
+    except (OSError, ValueError, VeoError) as exc:  # UnicodeDecodeError is a ValueError
         reason = getattr(exc, "strerror", None) or (
-            "not UTF-8" if isinstance(exc, UnicodeDecodeError) else "not JSON5 this program can read"
+            "not UTF-8" if isinstance(exc, ValueError) else "not JSON5 it can read"
         )
         warn("the OpenClaw config %s was skipped (%s)" % (path, reason))
-        return None
+        return None, path
+    for part in ("skills", "entries", SKILL_NAME):
+        entry = entry.get(part) if isinstance(entry, dict) else None
+    env = entry.get("env") if isinstance(entry, dict) else None
+    from_env = env.get(ENV_API_KEY) if isinstance(env, dict) else None
+    return from_env if isinstance(from_env, str) and from_env.strip() else (entry or {}).get("apiKey"), path
 
 
 def find_api_key(flag_key: Optional[str], rt: Runtime, warn: Callable[[str], None]) -> str:
     """The API key: --api-key, then the environment, then OpenClaw's config; checked, and hidden from all output."""
-    path = openclaw_config_path(rt.environ, rt.home)
-    key: Any
+    key: Any = None
+    path = ""
     if flag_key is not None and flag_key.strip():
-        warn(
-            "--api-key is visible to other users of this machine (in the process list); "
-            "prefer %s or OpenClaw's config (skills.entries.%s.apiKey)" % (ENV_API_KEY, SKILL_NAME)
-        )
+        warn("--api-key is visible to other users of this machine (in the process list); prefer $%s" % ENV_API_KEY)
         key, source = flag_key, "--api-key"
     elif rt.environ.get(ENV_API_KEY, "").strip():
         key, source = rt.environ[ENV_API_KEY], "$" + ENV_API_KEY
     else:
-        key, source = read_openclaw_key(path, warn), "skills.entries.%s in %s" % (SKILL_NAME, path)
+        key, path = read_openclaw_key(rt.environ, rt.home, warn)
+        source = "skills.entries.%s in %s" % (SKILL_NAME, path)
     if isinstance(key, dict):
-        raise VeoError(
-            "MISSING_API_KEY",
-            "the key at %s is a secret reference, which OpenClaw resolves when it runs the skill; this program cannot"
-            % source,
-            EXIT_AUTH,
-            hint="when running it by hand, export %s=..." % ENV_API_KEY,
-        )
+        text = "the key at %s is a secret reference, which OpenClaw resolves when it runs the skill" % source
+        raise VeoError("MISSING_API_KEY", text, EXIT_AUTH, hint="when running it by hand, export %s=..." % ENV_API_KEY)
     if not isinstance(key, str) or not key.strip():
-        ways = "export %s=...; openclaw config set skills.entries.%s.apiKey ... (read from %s); or --api-key KEY" % (
-            ENV_API_KEY,
-            SKILL_NAME,
-            path,
-        )
-        raise VeoError(
-            "MISSING_API_KEY",
-            "no NanoPhoto API key was found",
-            EXIT_AUTH,
-            hint="give one of: %s. Keys are made at %s" % (ways, API_KEYS_PAGE),
-        )
-    key = str(key).strip()
-    if any(not "!" <= ch <= "~" for ch in key):
-        # Never shown, not even in part: a key with a line break is often the key and something else.
-        raise VeoError(
-            "MISSING_API_KEY",
-            "the API key from %s contains spaces, line breaks or other characters a key cannot have; it was not used"
-            % source,
-            EXIT_AUTH,
-            hint="give the key alone, on one line (keys are made at %s)" % API_KEYS_PAGE,
-        )
+        ways = "export %s=...; openclaw config set skills.entries.%s.apiKey ... (read from %s); or --api-key KEY"
+        hint = "give one of: %s. Keys are made at %s" % (ways % (ENV_API_KEY, SKILL_NAME, path), API_KEYS_PAGE)
+        raise VeoError("MISSING_API_KEY", "no NanoPhoto API key was found", EXIT_AUTH, hint=hint)
+    key = key.strip()
+    if any(not "!" <= ch <= "~" for ch in key):  # never shown, not even in part: it may be the key and more
+        text = "the API key from %s contains spaces, line breaks or other characters a key cannot have" % source
+        raise VeoError("MISSING_API_KEY", text, EXIT_AUTH, hint="give the key alone, on one line; it was not used")
     keep_secret(key)
     return str(key)
 
 
-def state_dir(environ: Mapping[str, str], home: str) -> str:
-    """Where job records live: $VEO_3_1_STATE_DIR, $XDG_STATE_HOME/veo-3-1, %LOCALAPPDATA%, ~/.local/state/veo-3-1."""
-    if environ.get("VEO_3_1_STATE_DIR"):
-        return os.path.expanduser(environ["VEO_3_1_STATE_DIR"])
-    if environ.get("XDG_STATE_HOME"):
-        return os.path.join(os.path.expanduser(environ["XDG_STATE_HOME"]), SKILL_NAME)
-    if os.name == "nt" and environ.get("LOCALAPPDATA"):
-        return os.path.join(environ["LOCALAPPDATA"], SKILL_NAME)
-    return os.path.join(home, ".local", "state", SKILL_NAME)
-
-
 def jobs_dir(rt: Runtime) -> str:
-    """The folder of job records."""
-    return os.path.join(state_dir(rt.environ, rt.home), "jobs")
+    """The folder of job records: in $VEO_3_1_STATE_DIR, $XDG_STATE_HOME/veo-3-1, %LOCALAPPDATA% or ~/.local/state."""
+    environ = rt.environ
+    if environ.get("VEO_3_1_STATE_DIR"):
+        return os.path.join(os.path.expanduser(environ["VEO_3_1_STATE_DIR"]), "jobs")
+    if environ.get("XDG_STATE_HOME"):
+        return os.path.join(os.path.expanduser(environ["XDG_STATE_HOME"]), SKILL_NAME, "jobs")
+    if os.name == "nt" and environ.get("LOCALAPPDATA"):
+        return os.path.join(environ["LOCALAPPDATA"], SKILL_NAME, "jobs")
+    return os.path.join(rt.home, ".local", "state", SKILL_NAME, "jobs")
 
 
 # ---- Transport: the one place that touches urllib ----
@@ -1186,73 +1056,54 @@ class HttpReply:
     body: bytes
 
 
+@dataclass(eq=False)
 class TransportError(Exception):
     """A failed exchange, as the retry policy needs to know it; the client turns it into a VeoError once."""
 
-    def __init__(
-        self,
-        message: str,
-        code: str = "NETWORK_ERROR",
-        *,
-        http_status: Optional[int] = None,
-        retryable: bool = True,
-        delivered: Optional[bool] = None,
-        retry_after: Optional[float] = None,
-        exit_status: int = EXIT_FAILURE,
-    ) -> None:
-        super().__init__(message)
-        self.message, self.code, self.http_status, self.exit_status = message, code, http_status, exit_status
-        self.retryable = retryable  # a later try may go better
-        self.delivered = delivered  # False: surely not acted on; None: may have been
-        self.retry_after = retry_after
+    message: str
+    code: str = "NETWORK_ERROR"
+    http_status: Optional[int] = None
+    retryable: bool = True  # a later try may go better
+    delivered: Optional[bool] = None  # False: surely not acted on; None: it may have been
+    retry_after: Optional[float] = None
+    exit_status: int = EXIT_FAILURE
 
     def error(self, retries: int = 0) -> VeoError:
         """What the user is told once no retry is left."""
         message = self.message + (" (after %d retr%s)" % (retries, "y" if retries == 1 else "ies") if retries else "")
         hint = SERVICE_ERROR_HINTS.get(self.code, "")
         if not hint and self.retryable:
-            hint = (
-                "wait a minute, then run the same command again"
-                if self.exit_status == EXIT_RATE_LIMITED
-                else "check the network, then run the same command again"
-            )
+            hint = RATE_HINT if self.exit_status == EXIT_RATE_LIMITED else RETRY_HINT
         return VeoError(self.code, message, self.exit_status, hint=hint, http_status=self.http_status)
 
 
 _OPENERS: Dict[str, Any] = {}
 
 
-def _opener(kind: str) -> Any:
-    """The urllib opener for API calls (no redirect followed) or downloads (a few, https only)."""
-    if kind not in _OPENERS:
-        import urllib.request
+def urlopen_for(kind: str) -> Callable[[Any, float], Any]:
+    """urlopen for API calls ("api": a redirect is an answer, not followed) or downloads (5 at most, https only)."""
 
-        class Redirects(urllib.request.HTTPRedirectHandler):
-            """API calls follow none (the 3xx comes back as an answer); downloads at most 5, to https or loopback."""
+    def urlopen(request: Any, timeout: float) -> Any:
+        if kind not in _OPENERS:  # built on first use: a dry run never imports urllib.request
+            import urllib.request
 
-            max_redirections = DOWNLOAD_REDIRECTS
+            class Redirects(urllib.request.HTTPRedirectHandler):
+                """API calls follow none (the 3xx comes back as an answer); downloads 5, to https or loopback."""
 
-            def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
-                problem = video_link_problem(newurl) if kind == "download" else "no"
-                if problem:
-                    return None
-                new = super().redirect_request(req, fp, code, msg, headers, newurl)
-                for name in ("Authorization", "Range", "If-Range"):  # downloads never carry a key
-                    new.remove_header(name) if new is not None else None
-                return new
+                max_redirections = DOWNLOAD_REDIRECTS
 
-        _OPENERS[kind] = urllib.request.build_opener(Redirects)
-    return _OPENERS[kind]
+                def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, url: str) -> Any:
+                    if kind == "api" or video_link_problem(url):
+                        return None
+                    new = super().redirect_request(req, fp, code, msg, headers, url)
+                    for name in ("Authorization", "Range", "If-Range"):
+                        new.remove_header(name) if new is not None else None  # downloads never carry a key
+                    return new
 
+            _OPENERS[kind] = urllib.request.build_opener(Redirects)
+        return _OPENERS[kind].open(request, timeout=timeout)
 
-def api_urlopen(request: Any, timeout: float) -> Any:
-    """urlopen for API calls: redirects are answers, not followed."""
-    return _opener("api").open(request, timeout=timeout)
-
-
-def download_urlopen(request: Any, timeout: float) -> Any:
-    """urlopen for video downloads."""
-    return _opener("download").open(request, timeout=timeout)
+    return urlopen
 
 
 def open_any_status(opener: Callable[[Any, float], Any], request: Any, timeout: float) -> Any:
@@ -1283,47 +1134,37 @@ def network_failure(exc: BaseException, url: str) -> TransportError:
     # for or reading the answer come through bare, and may follow delivery.
     before_send = isinstance(exc, urllib.error.URLError)
     if isinstance(reason, ssl.SSLCertVerificationError):
-        text = (
-            "the TLS certificate of %s could not be verified (%s); "
-            "check the system clock and certificates, or name a CA bundle in SSL_CERT_FILE"
-            % (where, reason.verify_message)
-        )
+        text = "the TLS certificate of %s could not be verified (%s); check the clock, or name CAs in SSL_CERT_FILE"
+        return TransportError(text % (where, reason.verify_message), retryable=False, delivered=False)
+    if isinstance(reason, ssl.SSLError) and before_send:
+        text = "the TLS handshake with %s failed (%s)" % (where, clean_line(str(reason), 120))
         return TransportError(text, retryable=False, delivered=False)
-    if isinstance(reason, socket.gaierror):
-        return TransportError("the host name of %s could not be resolved" % where, delivered=False)
-    if isinstance(reason, ConnectionRefusedError):
-        return TransportError("the connection to %s was refused" % where, delivered=False)
+    sure: List[Tuple[Any, str]] = [
+        (socket.gaierror, "the host name of %s could not be resolved"),
+        (ConnectionRefusedError, "the connection to %s was refused"),
+        ((socket.timeout, TimeoutError), "connecting to %s timed out" if before_send else ""),
+    ]
+    for kinds, text in sure:
+        if isinstance(reason, kinds) and text:
+            return TransportError(text % where, delivered=False)
     if isinstance(reason, (socket.timeout, TimeoutError)):
-        text = ("connecting to %s timed out" if before_send else "%s did not answer within the timeout") % where
-        return TransportError(text, delivered=False if before_send else None)
+        return TransportError("%s did not answer within the timeout" % where)
     if isinstance(reason, OSError) and getattr(reason, "errno", None) in (101, 113, 10051, 10065):
         return TransportError("the network to %s is unreachable" % where, delivered=False)
-    if isinstance(reason, ssl.SSLError) and before_send:
-        return TransportError(
-            "the TLS handshake with %s failed (%s)" % (where, clean_line(str(reason), 120)),
-            retryable=False,
-            delivered=False,
-        )
-    detail = clean_line(str(reason), 120) or "no detail"
+    detail = "%s: %s" % (type(reason).__name__, clean_line(str(reason), 120) or "no detail")
     return TransportError(
-        "the connection to %s failed (%s: %s)" % (where, type(reason).__name__, detail),
-        delivered=False if before_send else None,
+        "the connection to %s failed (%s)" % (where, detail), delivered=False if before_send else None
     )
 
 
 def request_headers(user_agent: str) -> Dict[str, str]:
     """The ordinary headers of an API call: what the published script sends, plus Accept."""
-    return {
-        "Content-Type": "application/json",
-        "Accept": "application/json",
-        "User-Agent": user_agent,
-        "Origin": SITE_ORIGIN,
-        "Referer": SITE_ORIGIN + "/",
-    }
+    headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": user_agent}
+    return dict(headers, Origin=SITE_ORIGIN, Referer=SITE_ORIGIN + "/")
 
 
 def post_once(
-    url: str, body: bytes, headers: Mapping[str, str], key: str, timeout: float, opener: Callable[[Any, float], Any]
+    url: str, body: bytes, user_agent: str, key: str, timeout: float, opener: Callable[[Any, float], Any]
 ) -> HttpReply:
     """One POST that ends within `timeout` seconds in all: connecting, the headers and the body.
 
@@ -1333,7 +1174,7 @@ def post_once(
     import threading
     import urllib.request
 
-    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
+    request = urllib.request.Request(url, data=body, headers=request_headers(user_agent), method="POST")
     request.add_unredirected_header("Authorization", "Bearer " + key)  # never copied to a redirect's request
     outcome: Dict[str, Any] = {}
     given_up = threading.Event()
@@ -1341,15 +1182,15 @@ def post_once(
     def exchange() -> None:
         try:
             with open_any_status(opener, request, timeout) as response:
-                status, body = response_status(response), bytearray()
-                reply_headers = {k.lower(): v for k, v in (response.headers or {}).items()}
-                read = getattr(response, "read1", response.read)
-                while not given_up.is_set() and len(body) <= MAX_API_BODY:
-                    chunk = read(65536)  # a little at a time: an answer that drips ends when this thread gives up
+                status, data, read = response_status(response), bytearray(), getattr(response, "read1", response.read)
+                while not given_up.is_set() and len(data) <= MAX_API_BODY:
+                    chunk = read(65536)  # a little at a time: a dripping answer ends when this thread is given up
                     if not chunk:
                         break
-                    body += chunk
-            outcome["reply"] = HttpReply(status, reply_headers, bytes(body))
+                    data += chunk
+            outcome["reply"] = HttpReply(
+                status, {k.lower(): v for k, v in (response.headers or {}).items()}, bytes(data)
+            )
         except BaseException as exc:  # handed to the waiting thread
             outcome["error"] = exc
 
@@ -1358,24 +1199,16 @@ def post_once(
     end = time.monotonic() + timeout
     while worker.is_alive() and time.monotonic() < end:
         worker.join(min(0.25, end - time.monotonic()))  # short waits: Ctrl-C gets through on every OS
+    where = clean_line(url_without_query(url), 200)
     if worker.is_alive():
         given_up.set()
-        return_text = "%s did not answer within %s (--timeout)" % (
-            clean_line(url_without_query(url), 200),
-            format_duration(timeout),
-        )
-        raise TransportError(return_text, delivered=None)
-    if "error" in outcome:
-        error = outcome["error"]
-        if not isinstance(error, Exception):
-            raise error  # pragma: no cover - a KeyboardInterrupt arrives in the main thread, not here
-        raise network_failure(error, url)
+        raise TransportError("%s did not answer within %s (--timeout)" % (where, format_duration(timeout)))
+    if "error" in outcome:  # a KeyboardInterrupt (a test's stand-in for Ctrl-C) is raised here as it came
+        raise network_failure(outcome["error"], url) if isinstance(outcome["error"], Exception) else outcome["error"]
     reply: HttpReply = outcome["reply"]
     if len(reply.body) > MAX_API_BODY:
         raise TransportError(
-            "the answer from %s is over %d bytes" % (url_without_query(url), MAX_API_BODY),
-            "BAD_RESPONSE",
-            http_status=reply.status,
+            "the answer from %s is over %d bytes" % (where, MAX_API_BODY), "BAD_RESPONSE", reply.status
         )
     return reply
 
@@ -1384,60 +1217,33 @@ def read_answer(reply: HttpReply, now: float) -> Any:
     """The JSON of a good 2xx answer; otherwise the failure it stands for."""
     retry_after = parse_retry_after(reply.headers.get("retry-after"), now)
     refused = reply.status in (408, 429) or (reply.status == 503 and retry_after is not None)  # surely not acted on
-    if 300 <= reply.status < 400:
-        target = clean_line(url_without_query(reply.headers.get("location", "(no Location header)")), 200)
-        text = (
-            "the API answered HTTP %d, a redirect to %s; API calls follow no redirect, "
-            "so nothing was sent there; check --base-url / %s" % (reply.status, target, ENV_BASE_URL)
-        )
-        raise TransportError(text, "BAD_RESPONSE", http_status=reply.status, retryable=False)
+    status = reply.status
+    if 300 <= status < 400:  # a 3xx is not followed, so the request was not acted on there
+        where = clean_line(url_without_query(reply.headers.get("location", "(no Location header)")), 200)
+        text = "the API answered HTTP %d, a redirect to %s; API calls follow no redirect, so nothing was sent there"
+        text += " (check --base-url)"
+        raise TransportError(text % (status, where), "BAD_RESPONSE", status, retryable=False, delivered=False)
     try:
         payload = parse_answer(reply.body)
     except ValueError:
-        excerpt = clean_excerpt(reply.body) or "(empty)"
         text = "the service answered HTTP %d with a body that is not JSON: %s" % (
-            reply.status,
-            short_repr(excerpt, 180),
+            status,
+            short_repr(clean_excerpt(reply.body) or "(empty)", 180),
         )
-        exit_status = EXIT_RATE_LIMITED if reply.status == 429 else EXIT_FAILURE
-        raise TransportError(
-            text,
-            "BAD_RESPONSE",
-            http_status=reply.status,
-            delivered=False if refused else None,
-            retry_after=retry_after,
-            exit_status=exit_status,
-        )
+        exit_status = EXIT_RATE_LIMITED if status == 429 else EXIT_FAILURE
+        raise TransportError(text, "BAD_RESPONSE", status, True, False if refused else None, retry_after, exit_status)
     code = payload.get("errorCode") if isinstance(payload, dict) else None
-    failed = code or (isinstance(payload, dict) and payload.get("success") is False)
-    if 200 <= reply.status < 300 and not failed:
+    if 200 <= status < 300 and not code and not (isinstance(payload, dict) and payload.get("success") is False):
         return payload
     code = code if isinstance(code, str) and code.isprintable() and len(code) < 64 else None
     message = first_field(payload, ("message", "error", "errorMessage")) if isinstance(payload, dict) else None
-    message = clean_line(message, 300) if isinstance(message, str) else ""
-    text = "the service answered HTTP %d%s%s" % (
-        reply.status,
-        " " + code if code else "",
-        ": " + message if message else "",
-    )
-    exit_status = (
-        EXIT_RATE_LIMITED
-        if reply.status == 429 or code == "API_KEY_RATE_LIMIT_EXCEEDED"
-        else SERVICE_ERROR_EXITS.get(code or "", EXIT_FAILURE)
-    )
-    retryable = reply.status in (408, 429) or reply.status >= 500
-    # A published refusal (a bad key, no credits, bad input) surely made no job.
-    delivered = False if refused or (code in SERVICE_ERROR_EXITS and not retryable) else None
-    code = code or ("HTTP_%d" % reply.status if reply.status >= 400 else "BAD_RESPONSE")
-    raise TransportError(
-        text,
-        code,
-        http_status=reply.status,
-        retryable=retryable,
-        delivered=delivered,
-        retry_after=retry_after,
-        exit_status=exit_status,
-    )
+    message = ": " + clean_line(message) if isinstance(message, str) and message else ""
+    text = "the service answered HTTP %d%s%s" % (status, " " + code if code else "", message)
+    exit_status = EXIT_RATE_LIMITED if status == 429 else SERVICE_ERROR_EXITS.get(code or "", EXIT_FAILURE)
+    retryable = status in (408, 429) or status >= 500
+    refused = refused or (code in SERVICE_ERROR_EXITS and not retryable)  # a published refusal made no job
+    code = code or ("HTTP_%d" % status if status >= 400 else "BAD_RESPONSE")
+    raise TransportError(text, code, status, retryable, False if refused else None, retry_after, exit_status)
 
 
 @dataclass
@@ -1452,25 +1258,18 @@ class Api:
     note: Callable[[str], None]  # a retry, for people
 
     def call(
-        self,
-        path: str,
-        payload: Dict[str, Any],
-        *,
-        spends: bool,
-        deadline: Optional[float],
-        guard: Optional[HeldInterrupts] = None,
+        self, path: str, payload: Dict[str, Any], deadline: Optional[float], guard: Optional[HeldInterrupts] = None
     ) -> Any:
-        """POST with retries. generate (`spends`) is resent only when surely not taken, and with its `guard`
-        a Ctrl-C held meanwhile stops before the next try. While following (a `deadline`), a round that
-        fails after its retries returns None: it costs only time.
+        """POST with retries. generate (it has a `guard`) is resent only when surely not taken, and a Ctrl-C held
+        meanwhile stops before the next try. While following (a `deadline`), a round that fails after its
+        retries returns None: it costs only time.
         """
-        body = dump_json(payload).encode("utf-8")
-        attempt = 0
+        body, attempt = dump_json(payload).encode("utf-8"), 0
         while True:
             try:
                 return self.exchange(path, body)
             except TransportError as failure:
-                if spends and failure.delivered is not False:
+                if guard is not None and failure.delivered is not False:
                     raise outcome_unknown(failure.message, failure.code, failure.http_status)
                 wait = self.retry_wait(failure, attempt, deadline) if failure.retryable else None
                 if wait is None and deadline is not None and failure.retryable:
@@ -1481,14 +1280,15 @@ class Api:
                 self.note(
                     "%s; retrying in %.1f s (%d of %d)" % (failure.message, wait, attempt + 1, self.opts.max_retries)
                 )
-                if guard is not None and guard.caught:
+                if guard is None:
+                    self.rt.sleep(wait)
+                elif guard.caught:
                     raise stopped_before_resending(failure)
-                try:
-                    guard.wait_released(self.rt.sleep, wait) if guard is not None else self.rt.sleep(wait)
-                except KeyboardInterrupt:
-                    if guard is None:
-                        raise
-                    raise stopped_before_resending(failure)
+                else:
+                    try:
+                        guard.wait_released(self.rt.sleep, wait)
+                    except KeyboardInterrupt:
+                        raise stopped_before_resending(failure)
                 attempt += 1
 
     def exchange(self, path: str, body: bytes) -> Any:
@@ -1496,12 +1296,7 @@ class Api:
         started = self.rt.clock()
         try:
             reply = post_once(
-                self.base_url + path,
-                body,
-                request_headers(self.opts.user_agent),
-                self.key,
-                self.opts.timeout,
-                self.rt.api_open,
+                self.base_url + path, body, self.opts.user_agent, self.key, self.opts.timeout, self.rt.api_open
             )
         except TransportError as failure:
             self.log("POST %s -> %s (%.2f s)" % (path, failure.message, self.rt.clock() - started))
@@ -1514,19 +1309,16 @@ class Api:
         left = (deadline - self.rt.clock()) if deadline is not None else None
         limit = ONE_OFF_RETRY_AFTER_CAP if left is None else max(left, 0.0)
         if failure.retry_after is not None and failure.retry_after > limit:
-            text = "%s, and asked to wait %s (Retry-After), longer than the %s left" % (
-                failure.message,
-                format_duration(failure.retry_after),
-                format_duration(limit),
-            )
+            asked = (failure.message, format_duration(failure.retry_after), format_duration(limit))
             # Following, the deadline would pass: resume later (6); a one-off call is rate-limited (5) or failed (7).
-            exit_status = (
+            status = (
                 EXIT_TIMEOUT if left is not None else EXIT_RATE_LIMITED if failure.http_status == 429 else EXIT_FAILURE
             )
+            text = "%s, and asked to wait %s (Retry-After), longer than the %s left" % asked
             raise VeoError(
                 failure.code,
                 text,
-                exit_status,
+                status,
                 hint="run the same command again after that wait",
                 http_status=failure.http_status,
             )
@@ -1535,13 +1327,14 @@ class Api:
 
     def generate(self, shots: Sequence[Shot], resolution: str, guard: HeldInterrupts) -> Any:
         """POST generate: spends credits."""
-        body = {"shots": [shot.to_api() for shot in shots], "resolution": resolution}
-        return self.call(GENERATE_PATH, body, spends=True, deadline=None, guard=guard)
+        return self.call(
+            GENERATE_PATH, {"shots": [shot.to_api() for shot in shots], "resolution": resolution}, None, guard
+        )
 
     def check_status(self, tasks: Sequence[Task], resolution: str, deadline: Optional[float]) -> Any:
         """POST check-status for every task at once (one batched request)."""
-        body = {"taskIds": [{"shotId": t.shot_id, "taskId": t.task_id} for t in tasks], "resolution": resolution}
-        return self.call(CHECK_STATUS_PATH, body, spends=False, deadline=deadline)
+        task_ids = [{"shotId": task.shot_id, "taskId": task.task_id} for task in tasks]
+        return self.call(CHECK_STATUS_PATH, {"taskIds": task_ids, "resolution": resolution}, deadline)
 
 
 def outcome_unknown(
@@ -1550,27 +1343,40 @@ def outcome_unknown(
     """The generate request may have reached the service: say so, and resend nothing."""
     details: List[Any] = [why] + ([{"errorCode": code}] if code not in ("", "NETWORK_ERROR", "BAD_RESPONSE") else [])
     text = (
-        "the submit may have reached the service (%s); the job may exist and credits may be spent, "
-        "so it was not sent again" % why
+        "the submit may have reached the service (%s); the job may exist and credits may be spent, so it was not resent"
     )
-    return VeoError("SUBMIT_OUTCOME_UNKNOWN", text, exit_status, details, hint=PAY_TWICE_HINT, http_status=http_status)
+    return VeoError("SUBMIT_OUTCOME_UNKNOWN", text % why, exit_status, details, PAY_TWICE_HINT, http_status)
 
 
 def stopped_before_resending(failure: TransportError) -> VeoError:
     """Ctrl-C between tries of a submit: every try was surely not taken, so nothing was spent."""
     text = "interrupted before the submit was sent again (%s); it was not taken, so nothing was spent" % failure.message
     return VeoError(
-        failure.code,
-        text,
-        EXIT_INTERRUPTED,
-        hint="run the same command again when you want the job",
-        http_status=failure.http_status,
+        failure.code, text, EXIT_INTERRUPTED, hint="run it again when you want the job", http_status=failure.http_status
     )
 
 
 # ---- The job record ----
 
 RECORD_VERSION = 2
+# Record key, attribute, JSON type: one table to write a record and to read it back.
+TASK_FIELDS: List[Tuple[str, str, Any]] = [
+    ("shotId", "shot_id", str),
+    ("taskId", "task_id", str),
+    ("status", "status", str),
+    ("rawStatus", "raw_status", str),
+]
+TASK_FIELDS += [
+    ("error", "error", str),
+    ("finishedAt", "finished_at", str),
+    ("elapsedSeconds", "elapsed_seconds", float),
+]
+VIDEO_FIELDS: List[Tuple[str, str, Any]] = [
+    ("videoUrl", "url", str),
+    ("file", "file", str),
+    ("size", "size", int),
+    ("sha256", "sha256", str),
+]
 
 
 def new_job_id(now: float) -> str:
@@ -1581,106 +1387,70 @@ def new_job_id(now: float) -> str:
 def job_to_record(job: Job) -> Dict[str, Any]:
     """The job as the JSON of its record (never the key)."""
 
-    def video(v: Video) -> Dict[str, Any]:
-        return {"videoUrl": v.url, "file": v.file, "size": v.size, "sha256": v.sha256}
+    def fields(item: Any, table: List[Tuple[str, str, Any]]) -> Dict[str, Any]:
+        return {key: getattr(item, attr) for key, attr, _ in table}
 
     record = {"version": RECORD_VERSION, "jobId": job.job_id, "baseUrl": job.base_url, "resolution": job.resolution}
     record.update(submittedAt=job.submitted_at, finishedAt=job.finished_at, status=job.status, error=job.error)
-    record.update(video(job.combined), shots=job.shots)
-    record["tasks"] = [
-        dict(
-            shotId=t.shot_id,
-            taskId=t.task_id,
-            status=t.status,
-            rawStatus=t.raw_status,
-            error=t.error,
-            finishedAt=t.finished_at,
-            elapsedSeconds=t.elapsed_seconds,
-            **video(t.video),
-        )
-        for t in job.tasks
-    ]
+    record.update(fields(job.combined, VIDEO_FIELDS), shots=job.shots)
+    record["tasks"] = [dict(fields(task, TASK_FIELDS), **fields(task.video, VIDEO_FIELDS)) for task in job.tasks]
     return record
 
 
 def typed(entry: Mapping[str, Any], key: str, kind: Any) -> Any:
     """entry[key] when it has the JSON type wanted (a number for float), else None."""
     value = entry.get(key)
-    if kind is float and isinstance(value, int):
-        value = float(value)
+    value = float(value) if kind is float and isinstance(value, int) else value
     return value if isinstance(value, kind) and not isinstance(value, bool) else None
 
 
 def job_from_record(data: Any, path: str) -> Job:
     """A job from its record, each field checked for its type."""
-    hint = "name another record (status --list shows them)"
+
+    def fields(entry: Mapping[str, Any], table: List[Tuple[str, str, Any]]) -> Dict[str, Any]:
+        return {attr: typed(entry, key, kind) for key, attr, kind in table if typed(entry, key, kind) is not None}
+
     data = data if isinstance(data, dict) else {}
-    entries = data.get("tasks") if isinstance(data.get("tasks"), list) else None
-    if not all(typed(data, key, str) for key in ("jobId", "baseUrl", "submittedAt")) or entries is None:
-        raise usage_error(
-            "the job record %s is not usable: jobId, baseUrl, submittedAt or tasks is missing" % path, hint
-        )
-
-    def video(entry: Mapping[str, Any]) -> Video:
-        return Video(
-            typed(entry, "videoUrl", str),
-            typed(entry, "file", str),
-            typed(entry, "size", int),
-            typed(entry, "sha256", str),
-        )
-
-    tasks = []
-    for entry in entries:
-        entry = entry if isinstance(entry, dict) else {}
-        if not (id_text(entry.get("shotId")) and id_text(entry.get("taskId"))):
-            raise usage_error("the job record %s is not usable: a task lacks its shotId or taskId" % path, hint)
-        status = str(entry["status"]) if entry.get("status") in ("completed", "failed") else "processing"
-        task = Task(
-            str(entry["shotId"]),
-            str(entry["taskId"]),
-            status,
-            typed(entry, "rawStatus", str) or "",
-            typed(entry, "error", str),
-        )
-        task.finished_at, task.elapsed_seconds, task.video = (
-            typed(entry, "finishedAt", str),
-            typed(entry, "elapsedSeconds", float),
-            video(entry),
-        )
-        tasks.append(task)
-    status = data["status"] if data.get("status") in ("submitting", "unknown") else job_status(tasks)
-    resolution = data["resolution"] if data.get("resolution") in RESOLUTIONS else "720p"
-    shots = data["shots"] if isinstance(data.get("shots"), list) else []
-    job = Job(data["jobId"], data["baseUrl"], resolution, data["submittedAt"], tasks, shots, path, status)
-    job.finished_at, job.combined, job.error = typed(data, "finishedAt", str), video(data), typed(data, "error", str)
-    return job
-
-
-def write_private_file(path: str, text: str) -> None:
-    """Write a file atomically (temporary file, fsync, rename), readable by its owner only."""
-    import tempfile
-
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)  # mode 0600
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
+    tasks = [
+        dict(fields(entry, TASK_FIELDS), video=Video(**fields(entry, VIDEO_FIELDS)))
+        for entry in data.get("tasks") or []
+        if isinstance(entry, dict)
+    ]
+    job = fields(data, [("jobId", "job_id", str), ("baseUrl", "base_url", str), ("submittedAt", "submitted_at", str)])
+    if len(job) < 3 or not isinstance(data.get("tasks"), list) or len(tasks) != len(data["tasks"]):
+        raise usage_error("the job record %s is not usable: it lacks its jobId, baseUrl, submittedAt or tasks" % path)
+    if not all(id_text(task.get("shot_id")) and id_text(task.get("task_id")) for task in tasks):
+        raise usage_error("the job record %s is not usable: a task lacks its shotId or taskId" % path)
+    for task in tasks:
+        task["status"] = task["status"] if task.get("status") in ("completed", "failed") else "processing"
+    job["resolution"] = data["resolution"] if data.get("resolution") in RESOLUTIONS else "720p"
+    found = Job(
+        tasks=[Task(**task) for task in tasks], job_file=path, combined=Video(**fields(data, VIDEO_FIELDS)), **job
+    )
+    found.shots = data["shots"] if isinstance(data.get("shots"), list) else []
+    found.status = data["status"] if data.get("status") in ("submitting", "unknown") else job_status(found.tasks)
+    found.finished_at, found.error = typed(data, "finishedAt", str), typed(data, "error", str)
+    return found
 
 
 def save_record(job: Job) -> None:
-    """Write the job record (the key hidden, whatever the service echoed); OSError when it cannot be written."""
-    if job.job_file:
-        write_private_file(job.job_file, dump_json(job_to_record(job), indent=1) + "\n")
+    """Write the job record atomically (temporary file, fsync, rename), owner-only, the key hidden; OSError if not."""
+    import tempfile
+
+    if not job.job_file:
+        return
+    os.makedirs(os.path.dirname(job.job_file), mode=0o700, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=os.path.dirname(job.job_file))  # 0600
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(dump_json(job_to_record(job), indent=1) + "\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, job.job_file)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
 
 
 def read_record(path: str) -> Any:
@@ -1693,25 +1463,24 @@ def load_record(path: str) -> Job:
     """Read a job record from a path, or a clear error."""
     try:
         return job_from_record(read_record(path), path)
-    except FileNotFoundError:
-        raise usage_error("there is no job record at %s" % path, "status --list shows the saved jobs")
     except (OSError, ValueError) as exc:
-        raise usage_error(
-            "the job record %s could not be read (%s)" % (path, clean_line(str(exc), 100)),
-            "status --list shows the saved jobs",
+        why = (
+            "there is no job record at %s"
+            if isinstance(exc, FileNotFoundError)
+            else "the job record %%s could not be read (%s)" % clean_line(str(exc), 100)
         )
+        raise usage_error(why % path, "status --list shows the saved jobs")
 
 
 def list_records(rt: Runtime) -> List[Tuple[str, Optional[Dict[str, Any]], str]]:
     """Every job record as (path, its JSON or None when unreadable, the time it sorts by), newest first."""
     folder = jobs_dir(rt)
     try:
-        names = sorted(name for name in os.listdir(folder) if name.endswith(".json") and not name.startswith("."))
+        names = [name for name in os.listdir(folder) if name.endswith(".json") and not name.startswith(".")]
     except OSError:
         return []
     found = []
-    for name in names:
-        path = os.path.join(folder, name)
+    for path in (os.path.join(folder, name) for name in names):
         try:
             data = read_record(path)
             data = (
@@ -1721,17 +1490,11 @@ def list_records(rt: Runtime) -> List[Tuple[str, Optional[Dict[str, Any]], str]]
             )
         except (OSError, ValueError):
             data = None
-        when = data["submittedAt"] if data else utc_iso(os.path.getmtime(path)) if os.path.exists(path) else ""
-        found.append((path, data, when))
-    found.sort(key=lambda item: (item[2], os.path.basename(item[0])), reverse=True)
-    return found
-
-
-def resolve_job_ref(ref: str, rt: Runtime) -> str:
-    """A job record's path from --job: a path, or a job id in the jobs folder."""
-    if os.sep in ref or (os.altsep and os.altsep in ref) or ref.endswith(".json"):
-        return ref
-    return os.path.join(jobs_dir(rt), safe_file_stem(ref) + ".json")
+        try:  # an unreadable record sorts by its file's time: the newest is said to be unreadable, not skipped
+            found.append((path, data, data["submittedAt"] if data else utc_iso(os.path.getmtime(path))))
+        except OSError:
+            continue
+    return sorted(found, key=lambda item: (item[2], os.path.basename(item[0])), reverse=True)
 
 
 def find_record_for_tasks(tasks: Sequence[Task], rt: Runtime) -> Optional[Job]:
@@ -1774,22 +1537,27 @@ def file_sha256(path: str) -> str:
 
 def saved_here(video: Video, folder: str) -> bool:
     """True when this job's record says it saved this video in `folder`, and the file is still what it saved."""
-    path = video.file
+    path = video.file or ""
     try:
-        return bool(
-            video.sha256
-            and path
-            and os.path.dirname(path) == folder
-            and os.path.isfile(path)
-            and os.path.getsize(path) == video.size
-            and file_sha256(path) == video.sha256
-        )
+        same = video.sha256 and os.path.dirname(path) == folder and os.path.getsize(path) == video.size
+        return bool(same and os.path.isfile(path) and file_sha256(path) == video.sha256)
     except OSError:
         return False
 
 
-def lock_file(handle: IO[bytes]) -> bool:
-    """Lock an open file for this process (the OS frees it when the process ends); False when another holds it."""
+def open_part(path: str, reuse: bool) -> Optional[IO[bytes]]:
+    """The part file of `path`, created (with `reuse`, taken up again) and locked; None when it is not ours to take.
+
+    The lock is the OS's, so it is freed when the process ends however it ends: a part nobody holds is a leftover.
+    """
+    flags = os.O_RDWR | getattr(os, "O_BINARY", 0)
+    try:  # not mkstemp: a video gets the user's usual permissions (umask), not 0600
+        descriptor = os.open(part_name(path), flags | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:
+        if not reuse:
+            return None
+        descriptor = os.open(part_name(path), flags)
+    handle = os.fdopen(descriptor, "r+b", buffering=0)  # what arrived is on disk, even if the process is killed
     try:
         if sys.platform == "win32":
             import msvcrt
@@ -1799,32 +1567,16 @@ def lock_file(handle: IO[bytes]) -> bool:
             import fcntl
 
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError:
-        return False
-
-
-def open_part(path: str, reuse: bool) -> Optional[IO[bytes]]:
-    """The part file of `path`, created (or, with `reuse`, taken up again) and locked; None when not ours to take."""
-    flags = os.O_RDWR | getattr(os, "O_BINARY", 0)
-    try:
-        # Not mkstemp: a video gets the user's usual permissions (umask), not 0600.
-        descriptor = os.open(part_name(path), flags | os.O_CREAT | os.O_EXCL, 0o666)
-    except FileExistsError:
-        if not reuse:
-            return None
-        descriptor = os.open(part_name(path), flags)
-    handle = os.fdopen(descriptor, "r+b", buffering=0)  # what arrived is on disk, even if the process is killed
-    if lock_file(handle):
         return handle
-    handle.close()  # another run is writing it right now
-    return None
+    except OSError:  # another run is writing it right now
+        handle.close()
+        return None
 
 
 def claim_file(
     folder: str, stem: str, extension: str, claimed: Optional[str], record: Callable[[str], None]
 ) -> Tuple[str, Optional[IO[bytes]]]:
-    """A name for a video that nothing else uses, claimed by its part file beside it, and the part file, locked.
+    """A name for a video that nothing else uses, claimed by its part file beside it; and the part file, locked.
 
     `record(path)` writes the name into the job record before the part file is made, so that a resume always
     finds a killed run's part again; a name the record keeps (`claimed`) is taken up again with what its part
@@ -1832,16 +1584,18 @@ def claim_file(
     name and was killed before it could record so.
     """
     if claimed and os.path.dirname(claimed) == folder:
-        if not os.path.lexists(claimed):
-            handle = open_part(claimed, reuse=True)
-            if handle is not None:
-                return claimed, handle
-        elif os.path.isfile(part_name(claimed)) and os.path.samefile(part_name(claimed), claimed):
-            handle = open_part(claimed, reuse=True)
-            if handle is not None:  # nobody is finishing it: the name was ours
-                handle.close()
-                os.unlink(part_name(claimed))
-                return claimed, None
+        ours = (
+            os.path.isfile(part_name(claimed))
+            and os.path.exists(claimed)
+            and os.path.samefile(part_name(claimed), claimed)
+        )
+        handle = open_part(claimed, reuse=True) if ours or not os.path.lexists(claimed) else None
+        if handle is not None and not ours:
+            return claimed, handle
+        if handle is not None:  # nobody is finishing it: the name holds our video
+            handle.close()
+            os.unlink(part_name(claimed))
+            return claimed, None
     for number in range(1, 10000):
         path = os.path.join(folder, numbered_name(stem, extension, number))
         if not (os.path.lexists(path) or os.path.lexists(part_name(path))):
@@ -1852,11 +1606,11 @@ def claim_file(
     raise VeoError("DOWNLOAD_FAILED", "no free file name for %s in %s" % (stem + extension, folder))
 
 
-def place_file(part: str, first: str, stem: str, extension: str) -> str:
+def place_file(first: str, stem: str, extension: str) -> str:
     """Give a finished part file its name without replacing anything: `first`, else the next free name."""
     import errno
 
-    folder = os.path.dirname(first)
+    part, folder = part_name(first), os.path.dirname(first)
     for path in [first] + [os.path.join(folder, numbered_name(stem, extension, n)) for n in range(2, 10000)]:
         if path != first and os.path.lexists(part_name(path)):
             continue  # another video's claim
@@ -1886,8 +1640,7 @@ class PartialFile:
         """Take up the open part file, hashing the bytes already in it."""
         import hashlib
 
-        self.handle = handle
-        self.digest = hashlib.sha256()
+        self.handle, self.digest = handle, hashlib.sha256()
         handle.seek(0)
         for block in iter(lambda: handle.read(DOWNLOAD_CHUNK), b""):
             self.digest.update(block)
@@ -1923,11 +1676,10 @@ def copy_body(response: Any, part: PartialFile, cancelled: Callable[[], bool]) -
 
     def sink() -> None:
         for chunk in iter(chunks.get, None):
-            if not failures:
-                try:
-                    part.write(chunk)
-                except OSError as exc:
-                    failures.append(exc)
+            try:
+                part.write(chunk) if not failures else None
+            except OSError as exc:
+                failures.append(exc)
 
     writer = threading.Thread(target=sink, name="veo-write", daemon=True)
     writer.start()
@@ -1946,134 +1698,105 @@ def copy_body(response: Any, part: PartialFile, cancelled: Callable[[], bool]) -
         )
 
 
-def fetch_once(
-    url: str,
-    part: PartialFile,
-    *,
-    opener: Callable[[Any, float], Any],
-    timeout: float,
-    user_agent: str,
-    cancelled: Callable[[], bool],
-    log: Callable[[str], None],
-) -> Tuple[str, str]:
-    """One GET (ranged when resuming): ("done" | "retry" | "fatal" | "stopped", what went wrong)."""
-    import urllib.request
-
-    request = urllib.request.Request(url, headers={"User-Agent": user_agent, "Accept": "*/*"})
-    if part.have:
-        request.add_header("Range", "bytes=%d-" % part.have)
-        if part.validator:
-            request.add_header("If-Range", part.validator)
-    started = time.monotonic()
-    try:
-        with open_any_status(opener, request, timeout) as response:
-            status, headers = response_status(response), response.headers
-            log("GET %s -> %d (%.2f s)" % (url_without_query(url), status, time.monotonic() - started))
-            length_text = (headers.get("Content-Length") or "").strip()
-            length = int(length_text) if length_text.isdigit() else None
-            kind = (headers.get("Content-Type") or "").lower()
-            if 300 <= status < 400:  # urllib hands a 3xx back when it will not follow it
-                problem = (
-                    video_link_problem(headers.get("Location"))
-                    or "it redirected more than %d times" % DOWNLOAD_REDIRECTS
-                )
-                return "fatal", "the video link redirected, and %s" % problem.replace(
-                    "it was not fetched", "it was not followed"
-                )
-            if status not in (200, 206):
-                if status == 416:
-                    part.restart()
-                fatal = 400 <= status < 500 and status not in (408, 416, 429)
-                return ("fatal" if fatal else "retry"), "the video link answered HTTP %d" % status
-            if kind.startswith(("text/", "application/json", "application/xml")):
-                return "fatal", "the video link answered with %s, not a video" % clean_line(kind.split(";")[0], 40)
-            span = parse_content_range(headers.get("Content-Range")) if status == 206 else (0, length)
-            if span is None or span[0] != part.have:
-                part.restart()
-                if status == 206:  # resumed at the wrong place: start over
-                    return "retry", "the server resumed at the wrong place"
-                span = (0, length)
-            part.expected = span[1] if span[1] is not None or length is None else part.have + length
-            part.validator = headers.get("ETag") or headers.get("Last-Modified")
-            copy_body(response, part, cancelled)
-    except VeoError as err:
-        return "fatal", err.message
-    except Exception as exc:  # URLError, OSError, http.client's IncompleteRead and kin
-        return "retry", network_failure(exc, url).message
-    if cancelled():
-        return "stopped", "stopped"
-    if part.have == 0:
-        return "fatal", "the video link answered with an empty body"
-    if part.expected is not None and part.have != part.expected:
-        if part.have > part.expected:
-            part.restart()
-        # urllib does not notice a body cut short: only counting does.
-        return "retry", "the download stopped at %d of %d bytes" % (part.have, part.expected)
-    part.handle.seek(0)
-    if part.handle.read(64).lstrip()[:1] in (b"<", b"{"):
-        return "fatal", "the video link answered with a web page, not a video"
-    return "done", ""
-
-
 def parse_content_range(value: Optional[str]) -> Optional[Tuple[int, Optional[int]]]:
     """(start, total) from 'bytes START-END/TOTAL', or None."""
-    if not value or not value.startswith("bytes "):
-        return None
     try:
-        span, _, total = value[6:].partition("/")
+        span, _, total = value[6:].partition("/") if value and value.startswith("bytes ") else ("x", "", "")
         return int(span.split("-", 1)[0]), (int(total) if total.strip() not in ("", "*") else None)
     except ValueError:
         return None
 
 
-def save_video(
-    url: str,
-    path: str,
-    handle: IO[bytes],
-    stem: str,
-    extension: str,
-    *,
-    opener: Callable[[Any, float], Any],
-    timeout: float,
-    user_agent: str,
-    cancelled: Callable[[], bool] = lambda: False,
-    log: Callable[[str], None] = lambda line: None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> SavedVideo:
-    """Fetch a video into its claimed part file (resuming what is there), check it, then name it, replacing nothing.
+@dataclass
+class Fetcher:
+    """How videos are fetched: the opener, the timeout of each read, the User-Agent; `cancelled` stops a fetch."""
 
-    A failure that a later run may get past keeps the part file for a Range resume; one it cannot, removes it.
-    """
-    started = time.monotonic()
-    outcome, problem = "retry", ""
-    try:
-        part = PartialFile(handle)
-        for attempt in range(DOWNLOAD_TRIES):
-            if attempt:
-                sleep(min(0.25 * 2**attempt, 4.0))
-            outcome, problem = fetch_once(
-                url, part, opener=opener, timeout=timeout, user_agent=user_agent, cancelled=cancelled, log=log
-            )
-            if outcome != "retry" or cancelled():
-                break
-        handle.flush()
-    except OSError as exc:
-        outcome, problem = "fatal", "the video could not be written to disk (%s)" % (exc.strerror or exc)
-    finally:
-        handle.close()  # and with it the lock
-    if outcome == "done":
-        return SavedVideo(
-            place_file(part_name(path), path, stem, extension),
-            part.have,
-            part.digest.hexdigest(),
-            time.monotonic() - started,
-        )
-    if outcome == "fatal":
+    opener: Callable[[Any, float], Any]
+    timeout: float
+    user_agent: str
+    cancelled: Callable[[], bool] = lambda: False
+    log: Callable[[str], None] = lambda line: None
+    sleep: Callable[[float], None] = time.sleep
+
+    def save(self, url: str, path: str, handle: IO[bytes], stem: str, extension: str) -> SavedVideo:
+        """Fetch a video into its claimed part file (resuming what is there), check it, then name it, replacing nothing.
+
+        A failure that a later run may get past keeps the part file for a Range resume; one it cannot, removes it.
+        """
+        started, outcome, problem = time.monotonic(), "retry", ""
         try:
+            part = PartialFile(handle)
+            for attempt in range(DOWNLOAD_TRIES):
+                self.sleep(min(0.25 * 2**attempt, 4.0) if attempt else 0)
+                outcome, problem = self.fetch_once(url, part)
+                if outcome != "retry" or self.cancelled():
+                    break
+        except OSError as exc:
+            outcome, problem = "fatal", "the video could not be written to disk (%s)" % (exc.strerror or exc)
+        finally:
+            handle.close()  # and with it the lock
+        if outcome == "done":
+            return SavedVideo(
+                place_file(path, stem, extension), part.have, part.digest.hexdigest(), time.monotonic() - started
+            )
+        if outcome == "fatal" and os.path.exists(part_name(path)):
             os.unlink(part_name(path))
-        except OSError:
-            pass
-    raise VeoError("DOWNLOAD_FAILED", "%s: %s" % (clean_line(url_without_query(url), 200), problem))
+        raise VeoError("DOWNLOAD_FAILED", "%s: %s" % (clean_line(url_without_query(url), 200), problem))
+
+    def fetch_once(self, url: str, part: PartialFile) -> Tuple[str, str]:
+        """One GET (ranged when resuming): ("done" | "retry" | "fatal" | "stopped", what went wrong)."""
+        import urllib.request
+
+        request = urllib.request.Request(url, headers={"User-Agent": self.user_agent, "Accept": "*/*"})
+        if part.have:
+            request.add_header("Range", "bytes=%d-" % part.have)
+            if part.validator:
+                request.add_header("If-Range", part.validator)
+        started = time.monotonic()
+        try:
+            with open_any_status(self.opener, request, self.timeout) as response:
+                status, headers = response_status(response), response.headers
+                self.log("GET %s -> %d (%.2f s)" % (url_without_query(url), status, time.monotonic() - started))
+                length_text = (headers.get("Content-Length") or "").strip()
+                length = int(length_text) if length_text.isdigit() else None
+                kind = (headers.get("Content-Type") or "").lower()
+                if 300 <= status < 400:  # urllib hands a 3xx back when it will not follow it
+                    problem = video_link_problem(headers.get("Location")) or "more than %d times" % DOWNLOAD_REDIRECTS
+                    return "fatal", "the video link redirected: %s" % problem.replace("fetched", "followed")
+                if status not in (200, 206):
+                    part.restart() if status == 416 else None
+                    fatal = 400 <= status < 500 and status not in (408, 416, 429)
+                    return ("fatal" if fatal else "retry"), "the video link answered HTTP %d" % status
+                if kind.startswith(("text/", "application/json", "application/xml")):
+                    return "fatal", "the video link answered with %s, not a video" % clean_line(kind.split(";")[0], 40)
+                span = parse_content_range(headers.get("Content-Range")) if status == 206 else (0, length)
+                if span is None or span[0] != part.have:
+                    part.restart()
+                    if status == 206:
+                        return "retry", "the server resumed at the wrong place"
+                    span = (0, length)
+                part.expected = span[1] if span[1] is not None or length is None else part.have + length
+                part.validator = headers.get("ETag") or headers.get("Last-Modified")
+                copy_body(response, part, self.cancelled)
+        except VeoError as err:
+            return "fatal", err.message
+        except Exception as exc:  # URLError, OSError, http.client's IncompleteRead and kin
+            return "retry", network_failure(exc, url).message
+        return self.verdict(part)
+
+    def verdict(self, part: PartialFile) -> Tuple[str, str]:
+        """Whether what arrived is the whole video: counted (urllib does not notice a body cut short), not a page."""
+        if self.cancelled():
+            return "stopped", "stopped"
+        if part.have == 0:
+            return "fatal", "the video link answered with an empty body"
+        if part.expected is not None and part.have != part.expected:
+            part.restart() if part.have > part.expected else None
+            return "retry", "the download stopped at %d of %d bytes" % (part.have, part.expected)
+        part.handle.seek(0)
+        if part.handle.read(64).lstrip()[:1] in (b"<", b"{"):
+            return "fatal", "the video link answered with a web page, not a video"
+        return "done", ""
 
 
 def prepare_download_dir(folder: str) -> str:
@@ -2081,15 +1804,14 @@ def prepare_download_dir(folder: str) -> str:
     import tempfile
 
     folder = os.path.abspath(folder)
-    hint = "name a folder you can write to"
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise usage_error("--download %s is a file, not a folder" % folder, "name a folder to save the videos in")
     try:
         os.makedirs(folder, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
-        raise usage_error("videos cannot be saved in %s (%s)" % (folder, exc.strerror or exc), hint)
+        raise usage_error(
+            "videos cannot be saved in %s (%s)" % (folder, exc.strerror or exc), "name a folder you can write to"
+        )
     return folder
 
 
@@ -2112,11 +1834,15 @@ class Downloader:
         self.workers: List[threading.Thread] = []
         self.started: Set[int] = set()
         self.failed: List[str] = []
+        opts = session.opts
+        self.fetcher = Fetcher(
+            session.rt.download_open, opts.timeout, opts.user_agent, self.stop.is_set, session.reporter.http
+        )
 
     def start_ready(self) -> None:
         """Start saving each video that can be saved now and was not started: completed shots, then the combined one."""
         ended = job_status(self.job.tasks) in ("completed", "partial")
-        for (name, video), task in zip(self.job.videos(), [*self.job.tasks, None]):
+        for name, video, task in self.job.videos():
             ready = task.status == "completed" if task is not None else ended and video.url is not None
             if not ready or id(video) in self.started:
                 continue
@@ -2124,8 +1850,14 @@ class Downloader:
             self.pending += 1
             problem = video_link_problem(video.url)
             if saved_here(video, self.folder) or problem:
-                skipped = SavedVideo(video.file or "", video.size or 0, video.sha256 or "", skipped=True)
-                self.done.put((name, video, None if problem else skipped, problem or ""))
+                self.done.put(
+                    (
+                        name,
+                        video,
+                        None if problem else SavedVideo(video.file or "", video.size or 0, "", skipped=True),
+                        problem or "",
+                    )
+                )
                 continue
             stem, extension = safe_file_stem(name), video_extension(video.url)
             video.size, video.sha256, video.error = None, None, None
@@ -2146,32 +1878,17 @@ class Downloader:
         """One more background thread taking videos from the queue."""
         import threading
 
-        opts, rt = self.session.opts, self.session.rt
-
         def work() -> None:
             for video, name, path, handle, stem, extension in iter(self.todo.get, None):
                 try:
-                    saved = save_video(
-                        video.url or "",
-                        path,
-                        handle,
-                        stem,
-                        extension,
-                        opener=rt.download_open,
-                        timeout=opts.timeout,
-                        user_agent=opts.user_agent,
-                        cancelled=self.stop.is_set,
-                        log=self.session.reporter.http,
-                    )
-                    self.done.put((name, video, saved, ""))
+                    self.done.put((name, video, self.fetcher.save(video.url or "", path, handle, stem, extension), ""))
                 except VeoError as err:
                     self.done.put((name, video, None, err.message))
                 except Exception as exc:  # pragma: no cover - a bug must not hang the run
                     self.done.put((name, video, None, "%s: %s" % (type(exc).__name__, exc)))
 
-        worker = threading.Thread(target=work, name="veo-download", daemon=True)
-        self.workers.append(worker)
-        worker.start()
+        self.workers.append(threading.Thread(target=work, name="veo-download", daemon=True))
+        self.workers[-1].start()
 
     def close(self, seconds: float = 1.0) -> None:
         """Stop every download, giving each up to `seconds` in all to leave its part file whole for a resume."""
@@ -2186,12 +1903,11 @@ class Downloader:
         """Finished downloads as (name, video, saved or None, problem); with `until` (a clock time), wait till then."""
         import queue
 
-        clock = self.session.rt.clock
         while self.pending:
             try:
                 item = self.done.get(timeout=0.2) if until is not None else self.done.get_nowait()
             except queue.Empty:
-                if until is None or clock() >= until:
+                if until is None or self.session.rt.clock() >= until:
                     return
                 continue
             self.pending -= 1
@@ -2352,6 +2068,8 @@ def job_table(job: Job, status: str, elapsed: float) -> str:
 
 # ---- Commands ----
 
+WAITING = "waiting for the service's answer, so that the job is not lost (Ctrl-C again stops at once)"
+
 
 @dataclass
 class Session:
@@ -2364,15 +2082,11 @@ class Session:
 
     def resume_command(self, job: Job) -> str:
         """The command that finishes this job from where it stands, with this run's own flags, quoted for the shell."""
-        if job.job_file:
-            words = [
-                "status",
-                "--job",
-                job.job_id if os.path.dirname(job.job_file) == jobs_dir(self.rt) else job.job_file,
-            ]
-        else:
-            tasks = json.dumps([{"shotId": t.shot_id, "taskId": t.task_id} for t in job.tasks])
-            words = ["status", "--task-ids-json", tasks, "--resolution", job.resolution]
+        ref = job.job_id if os.path.dirname(job.job_file) == jobs_dir(self.rt) else job.job_file
+        words = (
+            ["status", "--job", ref] if job.job_file else ["status", "--resolution", job.resolution, "--task-ids-json"]
+        )
+        words += [] if job.job_file else [json.dumps([{"shotId": t.shot_id, "taskId": t.task_id} for t in job.tasks])]
         words = self.rt.program + words + ["--follow"] + self.opts.resume_flags
         if os.name == "nt":
             import subprocess
@@ -2393,29 +2107,19 @@ class Session:
 def read_shots_source(args: argparse.Namespace, rt: Runtime) -> Any:
     """The raw shots from --shots-json, --shots-file or --prompt (argparse lets exactly one through)."""
     hint = "give exactly one of --shots-json JSON, --shots-file PATH (- for standard input), --prompt TEXT"
-    prompt_only = {
-        "--generation-type": args.generation_type,
-        "--aspect-ratio": args.aspect_ratio,
-        "--image-url": args.image_url,
-        "--shot-id": args.shot_id,
-    }
-    if args.prompt is None and any(value is not None for value in prompt_only.values()):
-        raise usage_error(
-            "%s only goes with --prompt" % ", ".join(k for k, v in prompt_only.items() if v is not None), hint
-        )
+    prompt_only = [("--generation-type", args.generation_type), ("--aspect-ratio", args.aspect_ratio)]
+    prompt_only += [("--image-url", args.image_url), ("--shot-id", args.shot_id)]
+    given = [flag for flag, value in prompt_only if value is not None]
+    if args.prompt is None and given:
+        raise usage_error("%s only goes with --prompt" % ", ".join(given), hint)
     if args.prompt is not None:
         shot = {
             "id": args.shot_id or "shot-1",
             "prompt": args.prompt,
             "generationType": args.generation_type or "TEXT_2_VIDEO",
         }
-        return [
-            dict(
-                shot,
-                aspectRatio=args.aspect_ratio or "16:9",
-                **({"imageUrls": args.image_url} if args.image_url else {}),
-            )
-        ]
+        shot["aspectRatio"] = args.aspect_ratio or "16:9"
+        return [dict(shot, imageUrls=args.image_url) if args.image_url else shot]
     if args.shots_json is not None:
         return load_user_json(args.shots_json, "--shots-json", hint)
     where = "on standard input" if args.shots_file == "-" else args.shots_file
@@ -2428,11 +2132,8 @@ def read_shots_source(args: argparse.Namespace, rt: Runtime) -> Any:
         else:
             text = rt.stdin.read(64 * 1024 * 1024)
     except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
-        raise usage_error(
-            "the shots file %s could not be read (%s)"
-            % (where, clean_line(getattr(exc, "strerror", None) or str(exc), 120)),
-            hint,
-        )
+        reason = clean_line(getattr(exc, "strerror", None) or str(exc), 120)
+        raise usage_error("the shots file %s could not be read (%s)" % (where, reason), hint)
     return load_user_json(text, "the shots file %s" % where, hint)
 
 
@@ -2442,12 +2143,11 @@ def cmd_submit(args: argparse.Namespace, session: Session) -> int:
     shots, warnings = validate_shots(read_shots_source(args, rt), args.resolution)
     for warning in warnings:
         reporter.warn(warning)
-    cost = estimate(len(shots), args.resolution)
+    count, per_shot = len(shots), CREDITS_PER_SHOT[args.resolution]
+    cost = {"shots": count, "seconds": count * SECONDS_PER_SHOT, "credits": count * per_shot}
     if args.max_credits is not None and cost["credits"] > args.max_credits:
-        raise usage_error(
-            "the job would cost %d credits, over --max-credits %d" % (cost["credits"], args.max_credits),
-            "use fewer shots or 720p, or raise --max-credits; nothing was sent",
-        )
+        text = "the job would cost %d credits, over --max-credits %d" % (cost["credits"], args.max_credits)
+        raise usage_error(text, "use fewer shots or 720p, or raise --max-credits; nothing was sent")
     base_url = api_origin(args.base_url, rt)
     summary = "%d shot(s) at %s, %d s of video, %d credits" % (
         cost["shots"],
@@ -2455,51 +2155,30 @@ def cmd_submit(args: argparse.Namespace, session: Session) -> int:
         cost["seconds"],
         cost["credits"],
     )
+    body = {"shots": [shot.to_api() for shot in shots], "resolution": args.resolution}
     if args.dry_run:
-        body = {"shots": [shot.to_api() for shot in shots], "resolution": args.resolution}
-        request = {
-            "method": "POST",
-            "url": base_url + GENERATE_PATH,
-            "headers": dict(request_headers(opts.user_agent), Authorization="Bearer ***"),
-            "body": body,
-        }
+        headers = dict(request_headers(opts.user_agent), Authorization="Bearer ***")
+        request = {"method": "POST", "url": base_url + GENERATE_PATH, "headers": headers, "body": body}
         reporter.info("dry run: %s; nothing was sent" % summary)
         table = "dry run: POST %s\n%s; nothing was sent\n%s\n" % (request["url"], summary, json.dumps(body, indent=2))
         session.output.final({"status": "dry-run", "request": request, "estimate": cost}, table)
         return EXIT_OK
     api = Api(base_url, find_api_key(args.api_key, rt, reporter.warn), opts, rt, reporter.http, reporter.warn)
-    now = rt.wall()
     job = Job(
-        new_job_id(now),
-        base_url,
-        args.resolution,
-        utc_iso(now),
-        shots=[shot.to_api() for shot in shots],
-        status="submitting",
+        new_job_id(rt.wall()), base_url, args.resolution, utc_iso(rt.wall()), shots=body["shots"], status="submitting"
     )
-    job.job_file = os.path.abspath(args.job_file) if args.job_file else os.path.join(jobs_dir(rt), job.job_id + ".json")
+    job.job_file = os.path.abspath(args.job_file or os.path.join(jobs_dir(rt), job.job_id + ".json"))
     if args.job_file and os.path.lexists(job.job_file):
-        raise usage_error(
-            "--job-file %s already exists; it may be another job's record" % job.job_file,
-            "name a new file, or leave --job-file out; nothing was sent",
-        )
+        text = "--job-file %s already exists; it may be another job's record" % job.job_file
+        raise usage_error(text, "name a new file, or leave --job-file out; nothing was sent")
     try:
         save_record(job)  # before anything is sent: a job that may exist always has a record
     except OSError as exc:
-        raise VeoError(
-            "RECORD_NOT_WRITTEN",
-            "the job record could not be written to %s (%s); nothing was sent" % (job.job_file, exc.strerror or exc),
-            EXIT_FAILURE,
-            hint="make the state folder writable, or set VEO_3_1_STATE_DIR to one that is",
-        )
+        text = "the job record could not be written to %s (%s); nothing was sent" % (job.job_file, exc.strerror or exc)
+        raise VeoError("RECORD_NOT_WRITTEN", text, hint="make the state folder writable, or set VEO_3_1_STATE_DIR")
     # From the moment generate may leave until the job is recorded and told, a first Ctrl-C or
     # SIGTERM waits for the answer, so that the job cannot be lost; a second one stops at once.
-    guard = HeldInterrupts(
-        on_hold=lambda: reporter.write(
-            "waiting for the service's answer, so that the job is not lost (Ctrl-C again stops at once)"
-        )
-    )
-    with guard:
+    with HeldInterrupts(on_hold=lambda: reporter.write(WAITING)) as guard:
         answer = send_submit(job, shots, api, guard, session)
 
         def announce() -> None:
@@ -2510,10 +2189,9 @@ def cmd_submit(args: argparse.Namespace, session: Session) -> int:
                 session.output.stage(
                     "submitted", {"jobId": job.job_id, "jobFile": job.job_file, "shots": tasks, "response": answer}
                 )
+                pairs = ", ".join("%s=%s" % (t.shot_id, t.task_id) for t in job.tasks)
                 reporter.info(
-                    "submitted job %s: %s" % (job.job_id, summary),
-                    "tasks: " + ", ".join("%s=%s" % (t.shot_id, t.task_id) for t in job.tasks),
-                    "job record: %s" % job.job_file,
+                    "submitted job %s: %s" % (job.job_id, summary), "tasks: " + pairs, "job record: " + job.job_file
                 )
             finally:
                 guard.__exit__()
@@ -2531,36 +2209,26 @@ def send_submit(job: Job, shots: Sequence[Shot], api: Api, guard: HeldInterrupts
         except KeyboardInterrupt:  # a second Ctrl-C: stop at once, the outcome unknown
             raise outcome_unknown("interrupted while submitting", exit_status=EXIT_INTERRUPTED)
         job.tasks = tasks_from_generate_answer(shots, answer, utc_iso(session.rt.wall()))
-        entries = answer.get("shots") if isinstance(answer, dict) else None
         if not job.tasks and isinstance(answer, dict) and status_word_kind(answer.get("status")) == "failed":
             reason = error_text_of(answer) or "the service refused the job as a whole"
+            hint = "check the prompts and image URLs; failed jobs are refunded"
             raise VeoError(
-                "GENERATION_FAILED",
-                "the job failed at once: %s" % reason,
-                EXIT_GENERATION_FAILED,
-                [answer],
-                hint="check the prompts and image URLs; failed jobs are refunded",
+                "GENERATION_FAILED", "the job failed at once: %s" % reason, EXIT_GENERATION_FAILED, [answer], hint
             )
         if not job.tasks:
             raise outcome_unknown(
-                "the service accepted the submit, but its answer names no task ID: %s"
-                % short_repr(entries if entries is not None else answer, 200)
+                "the service took the submit, but its answer names no task ID: %s" % short_repr(answer, 200)
             )
     except VeoError as err:
         if err.code == "SUBMIT_OUTCOME_UNKNOWN":
             job.status, job.error = "unknown", err.message
             session.save(job)
-        else:  # surely refused, or never sent: no job exists, so no record either
-            try:
-                os.unlink(job.job_file)
-            except OSError:
-                pass
+        elif os.path.exists(job.job_file):  # surely refused, or never sent: no job exists, so no record either
+            os.unlink(job.job_file)
         raise
     missing = [shot.id for shot in shots if shot.id not in [task.shot_id for task in job.tasks]]
     if missing:
-        job.error = "the service's answer names no task for %s; that part of the job cannot be followed" % ", ".join(
-            missing
-        )
+        job.error = "the service's answer names no task for %s, which cannot be followed" % ", ".join(missing)
     job.status, job.last_response = job_status(job.tasks), answer
     return answer
 
@@ -2577,30 +2245,32 @@ def newest_record(rt: Runtime) -> str:
         raise usage_error(
             "there is no saved job in %s" % jobs_dir(rt), "submit a job first, or use status --task-ids-json"
         )
-    path, data, _ = records[0]
-    if data is None:
-        raise usage_error(
-            "the newest job record %s cannot be read, so --last does not know the newest job" % path,
-            "name a job with --job (status --list shows them), or move that file away",
-        )
-    return path
+    if records[0][1] is None:
+        text = "the newest job record %s cannot be read, so --last does not know the newest job" % records[0][0]
+        raise usage_error(text, "name a job with --job (status --list shows them), or move that file away")
+    return records[0][0]
 
 
 def list_entry(path: str, data: Optional[Dict[str, Any]], when: str) -> Dict[str, Any]:
     """One job of status --list: its id, record, time, shots, last known status, and the files it saved."""
-    if data is None:
-        return {"jobId": None, "jobFile": path, "submittedAt": when, "shots": 0, "status": "unreadable", "files": []}
-    entries = [e for e in data.get("tasks") or [] if isinstance(e, dict)] if isinstance(data.get("tasks"), list) else []
-    files = [e["file"] for e in [*entries, data] if typed(e, "file", str) and typed(e, "sha256", str)]
-    shots = len(entries) or (len(data["shots"]) if isinstance(data.get("shots"), list) else 0)
-    return {
-        "jobId": data["jobId"],
+    entry: Dict[str, Any] = {
+        "jobId": None,
         "jobFile": path,
         "submittedAt": when,
-        "shots": shots,
-        "status": data.get("status"),
-        "files": files,
+        "shots": 0,
+        "status": "unreadable",
+        "files": [],
     }
+    if data is not None:
+        tasks = (
+            [task for task in data.get("tasks") or [] if isinstance(task, dict)]
+            if isinstance(data.get("tasks"), list)
+            else []
+        )
+        files = [item["file"] for item in [*tasks, data] if typed(item, "file", str) and typed(item, "sha256", str)]
+        shots = len(tasks) or (len(data["shots"]) if isinstance(data.get("shots"), list) else 0)
+        entry.update(jobId=data["jobId"], shots=shots, status=data.get("status"), files=files)
+    return entry
 
 
 def cmd_status(args: argparse.Namespace, session: Session) -> int:
@@ -2611,35 +2281,20 @@ def cmd_status(args: argparse.Namespace, session: Session) -> int:
         return EXIT_OK
     if args.task_ids_json is not None:
         tasks = parse_task_ids(load_user_json(args.task_ids_json, "--task-ids-json", "give a JSON array of tasks"))
-        now = rt.wall()
-        job = find_record_for_tasks(tasks, rt) or Job(
-            new_job_id(now), "", args.resolution or "720p", utc_iso(now), tasks
-        )
+        job = find_record_for_tasks(tasks, rt) or Job(new_job_id(rt.wall()), "", "720p", utc_iso(rt.wall()), tasks)
     else:
-        job = load_record(newest_record(rt) if args.last else resolve_job_ref(args.job, rt))
+        is_path = args.job and (os.sep in args.job or "/" in args.job or args.job.endswith(".json"))
+        record = os.path.join(jobs_dir(rt), safe_file_stem(args.job or "") + ".json")  # --job: a path, or a job id
+        job = load_record(newest_record(rt) if args.last else args.job if is_path else record)
         if job.status in ("submitting", "unknown"):
             why = job.error or "its submit never got an answer (the run was stopped, or is still waiting)"
-            text = "job %s was submitted at %s, but %s; it may exist at the service, and credits may be spent" % (
-                job.job_id,
-                job.submitted_at,
-                why,
-            )
-            raise VeoError(
-                "SUBMIT_OUTCOME_UNKNOWN",
-                text,
-                EXIT_FAILURE,
-                hint=PAY_TWICE_HINT + "; a job found there can be followed with status --task-ids-json",
-            )
+            text = "job %s was submitted at %s, but %s; it may exist at the service, and credits may be spent"
+            hint = PAY_TWICE_HINT + "; a job found there can be followed with status --task-ids-json"
+            raise VeoError("SUBMIT_OUTCOME_UNKNOWN", text % (job.job_id, job.submitted_at, why), hint=hint)
     job.base_url = api_origin(args.base_url, rt, job.base_url or None)
     job.resolution = args.resolution or job.resolution
-    api = Api(
-        job.base_url,
-        find_api_key(args.api_key, rt, session.reporter.warn),
-        session.opts,
-        rt,
-        session.reporter.http,
-        session.reporter.warn,
-    )
+    key = find_api_key(args.api_key, rt, session.reporter.warn)
+    api = Api(job.base_url, key, session.opts, rt, session.reporter.http, session.reporter.warn)
     return run_job(job, api, session, check_now=True)
 
 
@@ -2659,12 +2314,9 @@ def run_job(job: Job, api: Api, session: Session, *, check_now: bool, before: Ca
         if downloader is not None:
             downloader.start_ready()
             if not note_downloads(downloader, session, until=deadline) and not timed_out:
-                timed_out = (
-                    "--max-wait ran out while videos were being saved; what is saved stays, and the rest resumes"
-                )
+                timed_out = "--max-wait ran out while videos were being saved; what is saved stays, the rest resumes"
     except KeyboardInterrupt:
-        if downloader is not None:
-            downloader.close()
+        downloader.close() if downloader is not None else None
         reporter.end_live()
         session.save(job)
         reporter.write("interrupted; the job goes on at the service", "resume with: %s" % session.resume_command(job))
@@ -2687,23 +2339,26 @@ def finish_job(
     """Save the record, tell people, print the result; the exit status (when not the shots', `error` says why)."""
     reporter = session.reporter
     reporter.end_live()
-    if downloader is not None:
-        downloader.close()
+    downloader.close() if downloader is not None else None
     session.save(job)
     elapsed = session.rt.wall() - started
     result = build_result(job, elapsed)
     if failure is None and not timed_out and job.error:
-        failure = VeoError("BAD_RESPONSE", job.error, EXIT_FAILURE, hint=PAY_TWICE_HINT)
+        failure = VeoError("BAD_RESPONSE", job.error, hint=PAY_TWICE_HINT)
     if failure is None and not timed_out and downloader is not None and downloader.failed:
-        text = "%s could not be saved" % " and ".join(downloader.failed)
-        failure = VeoError(
-            "DOWNLOAD_FAILED", text, EXIT_FAILURE, hint="run the resume command below: it fetches only what is missing"
-        )
+        hint = "run the resume command below: it fetches only what is missing"
+        failure = VeoError("DOWNLOAD_FAILED", "%s could not be saved" % " and ".join(downloader.failed), hint=hint)
     if timed_out:
         result["status"] = "timeout"
         reporter.write("error: " + timed_out)
     else:
-        summarize(job, result["status"], result["elapsedSeconds"], session)
+        failed = [task for task in job.tasks if task.status == "failed"]
+        done = "%d of %d shot(s) completed" % (sum(task.status == "completed" for task in job.tasks), len(job.tasks))
+        counts = done + (", %d failed" % len(failed) if failed else "")
+        reporter.info("%s: %s (%s since submit)" % (result["status"], counts, format_duration(elapsed)))
+        reporter.info(*["  %s failed: %s" % (task.shot_id, task.error) for task in failed])
+        if failed:
+            reporter.info("hint: failed shots are refunded; fix their prompts or images and submit them again")
     if failure is not None:
         reporter.error(failure)
         result["error"] = failure.to_json()["error"]
@@ -2712,26 +2367,9 @@ def finish_job(
     elif result["status"] == "processing":
         reporter.info("follow it with: %s" % session.resume_command(job))
     session.output.final(result, job_table(job, result["status"], elapsed))
-    if timed_out:
-        return EXIT_TIMEOUT
-    return (
-        failure.exit_status
-        if failure is not None
-        else EXIT_GENERATION_FAILED
-        if result["status"] in ("failed", "partial")
-        else EXIT_OK
-    )
-
-
-def summarize(job: Job, status: str, elapsed: float, session: Session) -> None:
-    """The final summary for people on stderr."""
-    failed = [task for task in job.tasks if task.status == "failed"]
-    done = sum(task.status == "completed" for task in job.tasks)
-    counts = "%d of %d shot(s) completed%s" % (done, len(job.tasks), ", %d failed" % len(failed) if failed else "")
-    session.reporter.info("%s: %s (%s since submit)" % (status, counts, format_duration(elapsed)))
-    session.reporter.info(*["  %s failed: %s" % (task.shot_id, task.error) for task in failed])
-    if failed:
-        session.reporter.info("hint: failed shots are refunded; fix their prompts or images and submit them again")
+    if timed_out or failure is not None:
+        return EXIT_TIMEOUT if timed_out else failure.exit_status  # type: ignore[union-attr]
+    return EXIT_GENERATION_FAILED if result["status"] in ("failed", "partial") else EXIT_OK
 
 
 def note_answer(job: Job, answer: Any, session: Session, started: float, downloader: Optional[Downloader]) -> None:
@@ -2740,8 +2378,7 @@ def note_answer(job: Job, answer: Any, session: Session, started: float, downloa
     before = {id(task): task.status for task in job.tasks}
     changed = apply_status_answer(job, answer, utc_iso(now), now - started)
     job.last_response, job.status = answer, job_status(job.tasks)
-    if job.status != "processing" and not job.finished_at:
-        job.finished_at = utc_iso(now)
+    job.finished_at = job.finished_at or (utc_iso(now) if job.status != "processing" else None)
     if changed or not job.job_file:
         # status --task-ids-json: the service knows these tasks, so now they are a job worth a record.
         job.job_file = job.job_file or os.path.join(jobs_dir(session.rt), job.job_id + ".json")
@@ -2763,12 +2400,10 @@ def note_downloads(downloader: Downloader, session: Session, until: Optional[flo
     for name, video, saved, problem in results:
         label = "the combined video" if video is job.combined else name
         if saved is not None:
-            video.file, video.size, video.sha256, video.error = saved.path, saved.size, saved.sha256, None
+            video.file, video.size, video.sha256 = saved.path, saved.size, saved.sha256 or video.sha256
             took = "" if saved.skipped else " in %.2f s" % saved.seconds
-            reporter.info(
-                "%s %s: %s (%.1f MB%s)"
-                % ("already saved" if saved.skipped else "saved", label, saved.path, saved.size / 1e6, took)
-            )
+            verb = "already saved" if saved.skipped else "saved"
+            reporter.info("%s %s: %s (%.1f MB%s)" % (verb, label, saved.path, saved.size / 1e6, took))
             reporter.media(saved.path)
         else:
             video.error = problem
@@ -2881,9 +2516,7 @@ def build_parser(prog: str = SKILL_NAME) -> Parser:
     option("--api-key", help="the API key (other users can see it: prefer $%s)" % ENV_API_KEY)
     option("--user-agent", help="the User-Agent header to send")
     option("--base-url", metavar="URL", help="API origin (default $%s or %s)" % (ENV_BASE_URL, DEFAULT_BASE_URL))
-    option(
-        "--download-workers", type=lambda text: count(text, 32, 1), metavar="N", help="videos saved at once (default 4)"
-    )
+    option("--download-workers", type=lambda text: count(text, 32, 1), metavar="N", help="videos saved at once (4)")
     noise = common.add_mutually_exclusive_group()
     noise.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr (errors and MEDIA: stay)")
     noise.add_argument("-v", "--verbose", action="store_true", help="one stderr line per HTTP exchange")
@@ -2898,9 +2531,8 @@ def build_parser(prog: str = SKILL_NAME) -> Parser:
 
     def command(name: str, summary: str, examples: str) -> Tuple[Callable[..., Any], Any]:
         """A subcommand with the common options: its add_argument, and its group of exactly one source."""
-        sub = commands.add_parser(
-            name, parents=[common], help=summary, description=summary + ".", epilog=examples + "\nexit status:" + exits
-        )
+        epilog = examples + "\nexit status:" + exits
+        sub = commands.add_parser(name, parents=[common], help=summary, description=summary + ".", epilog=epilog)
         return sub.add_argument, sub.add_mutually_exclusive_group(required=True)
 
     option, source = command("submit", "Submit 1-21 shots as one job (and follow it)", SUBMIT_EXAMPLES)
@@ -2926,34 +2558,24 @@ def build_parser(prog: str = SKILL_NAME) -> Parser:
 
 def options_from(args: argparse.Namespace, rt: Runtime) -> Options:
     """The run's Options from its parsed command line: defaults filled in, text checked, the download folder ready."""
-    for flag, value in (
-        ("--user-agent", args.user_agent),
-        ("--prompt", getattr(args, "prompt", None)),
-        ("--job", getattr(args, "job", None)),
-    ):
-        problem = unsendable_text(value) if isinstance(value, str) else None
-        problem = problem or (header_problem(value) if flag == "--user-agent" and value is not None else None)
-        if problem:
-            raise usage_error("%s %s" % (flag, problem), "give it as plain text; nothing was sent")
-    if args.command == "submit" and args.download is not None and not args.follow and not args.dry_run:
-        raise usage_error(
-            "--download on submit needs --follow (videos exist only once the shots complete)",
-            "add --follow, or save them later with: status --job <jobId> --download DIR",
-        )
+    prompt, agent = getattr(args, "prompt", None), args.user_agent
+    problem = (
+        ("--prompt", unsendable_text(prompt or ""))
+        if unsendable_text(prompt or "")
+        else ("--user-agent", header_problem(agent or ""))
+    )
+    if problem[1]:
+        raise usage_error("%s %s" % problem, "give it as plain text; nothing was sent")
+    dry_run = args.command == "submit" and args.dry_run
+    if args.command == "submit" and args.download is not None and not args.follow and not dry_run:
+        text = "--download on submit needs --follow (videos exist only once the shots complete)"
+        raise usage_error(text, "add --follow, or save them later with: status --job <jobId> --download DIR")
     opts = Options(args.follow, args.json_only, args.quiet, args.verbose)
     flags = opts.resume_flags
     if args.download is not None:
-        opts.download = (
-            prepare_download_dir(args.download)
-            if not getattr(args, "dry_run", False)
-            else os.path.abspath(args.download)
-        )
+        opts.download = os.path.abspath(args.download) if dry_run else prepare_download_dir(args.download)
         flags += ["--download", opts.download]
-    flags += [
-        flag
-        for flag, on in (("--json-only", args.json_only), ("--quiet", args.quiet), ("--verbose", args.verbose))
-        if on
-    ]
+    flags += [flag for flag in ("--json-only", "--quiet", "--verbose") if getattr(args, flag[2:].replace("-", "_"))]
     for name in ("poll_interval", "max_wait", "timeout", "max_retries", "download_workers", "user_agent"):
         if getattr(args, name) is not None:
             setattr(opts, name, getattr(args, name))
@@ -2984,7 +2606,10 @@ def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
             raise problem
         session = Session(options_from(args, rt), rt, reporter, output)
         if not ((args.command == "submit" and args.dry_run) or (args.command == "status" and args.list)):
-            treat_sigterm_as_ctrl_c()  # a run that sends nothing has nothing to keep, and need not import signal
+            import signal  # a run that sends nothing has nothing to keep, and need not import it
+
+            # SIGTERM (what a killed agent tool call sends) stops the run as Ctrl-C does: record kept, exit 130.
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
         status = cmd_submit(args, session) if args.command == "submit" else cmd_status(args, session)
     except VeoError as err:
         reporter.end_live()
@@ -3011,19 +2636,6 @@ def output_flags(argv: Sequence[str]) -> argparse.Namespace:
         return parser.parse_known_args(argv)[0]
     except VeoError:
         return argparse.Namespace(json_only=False, quiet=False, verbose=False)
-
-
-def treat_sigterm_as_ctrl_c() -> None:
-    """Make SIGTERM (what a killed agent tool call sends) stop us as Ctrl-C does: record kept, exit 130."""
-    import signal
-
-    def terminate(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        signal.signal(signal.SIGTERM, terminate)
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - not the main thread, or no SIGTERM
-        pass
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

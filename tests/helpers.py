@@ -9,14 +9,19 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import unittest
 import urllib.error
+from concurrent.futures import ThreadPoolExecutor
 from http.client import HTTPMessage
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SCRIPT = os.path.join(ROOT, "scripts", "veo_3_1.py")
+# How the tests run the program. -S: it needs nothing from site-packages, and this machine's take about
+# 50 ms to load at every start; under coverage (COVERAGE_PROCESS_START), site is what starts the measuring.
+CLI = [sys.executable, *([] if os.environ.get("COVERAGE_PROCESS_START") else ["-S"]), SCRIPT]
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
@@ -222,7 +227,7 @@ def run_cli(
     full_env.pop("NO_COLOR", None)
     full_env.update(env or {})
     done = subprocess.run(
-        [sys.executable, SCRIPT, *list(args)],
+        [*CLI, *list(args)],
         input=stdin if stdin is not None else "",
         capture_output=True,
         text=True,
@@ -244,3 +249,48 @@ class MachineTest(unittest.TestCase):
 
     def assertNoTraceback(self, machine: Machine) -> None:
         self.assertNotIn("Traceback", machine.err())
+
+
+class _LockedResult:
+    """A TestResult shared by threads: one call at a time."""
+
+    def __init__(self, result: unittest.TestResult) -> None:
+        self._result, self._lock = result, threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._result, name)
+        if not callable(attribute):
+            return attribute
+
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attribute(*args, **kwargs)
+
+        return locked
+
+
+class ConcurrentSuite(unittest.TestSuite):
+    """Runs its tests four at a time: whole-program tests spend their time waiting on subprocesses and sockets.
+
+    Only for tests that share nothing in this process (each has its own fake service, folder and
+    subprocesses); tests that set signal handlers or the script's module state stay in the main thread.
+    """
+
+    def run(self, result: unittest.TestResult, debug: bool = False) -> unittest.TestResult:  # type: ignore[override]
+        tests: List[Any] = []
+        stack: List[Any] = [self]
+        while stack:
+            item = stack.pop(0)
+            if isinstance(item, unittest.TestSuite):
+                stack[:0] = list(item)
+            else:
+                tests.append(item)
+        shared = _LockedResult(result)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(lambda test: test(shared), tests))
+        return result
+
+
+def concurrently(loader: unittest.TestLoader, tests: unittest.TestSuite, pattern: Optional[str]) -> unittest.TestSuite:
+    """A module's load_tests: its tests, run concurrently."""
+    return ConcurrentSuite([tests])

@@ -72,10 +72,8 @@ class SaveVideo(unittest.TestCase):
         url = self.fake.video_url(name)
         path, handle = veo.claim_file(self.dir, "shot", ".mp4", claimed, lambda path: None)
         assert handle is not None
-        return veo.save_video(
-            url, path, handle, "shot", ".mp4", opener=opener or veo.download_urlopen, timeout=5, user_agent="test",
-            sleep=lambda s: None, **kwargs
-        )  # fmt: skip
+        fetcher = veo.Fetcher(opener or veo.urlopen_for("download"), 5, "test", sleep=lambda s: None, **kwargs)
+        return fetcher.save(url, path, handle, "shot", ".mp4")
 
     def leftovers(self) -> list:
         return [name for name in os.listdir(self.dir) if name.endswith(".part")]
@@ -100,7 +98,7 @@ class SaveVideo(unittest.TestCase):
         sizes = []
 
         def opener(request, timeout):  # type: ignore[no-untyped-def]
-            response = veo.download_urlopen(request, timeout)
+            response = veo.urlopen_for("download")(request, timeout)
             if request.get_header("Range"):
                 response.headers.replace_header("Content-Range", "bytes 5-299999/300000")
             sizes.append(request.get_header("Range"))
@@ -150,7 +148,7 @@ class SaveVideo(unittest.TestCase):
         def opener(request, timeout):  # type: ignore[no-untyped-def]
             with open(os.path.join(self.dir, "shot.mp4"), "wb") as handle:  # someone takes the name mid-download
                 handle.write(b"theirs")
-            return veo.download_urlopen(request, timeout)
+            return veo.urlopen_for("download")(request, timeout)
 
         saved = self.save(opener=opener)
         self.assertEqual(saved.path, os.path.join(self.dir, "shot-2.mp4"))
@@ -181,7 +179,9 @@ class SaveVideo(unittest.TestCase):
                 raise OSError(28, "No space left on device")
 
         part = veo.PartialFile(FullDisk())
-        response = veo.download_urlopen(__import__("urllib.request").request.Request(self.fake.video_url("t1")), 5)
+        response = veo.urlopen_for("download")(
+            __import__("urllib.request").request.Request(self.fake.video_url("t1")), 5
+        )
         with response, self.assertRaises(veo.VeoError) as caught:
             veo.copy_body(response, part, lambda: False)
         self.assertIn("could not be written to disk (No space left on device)", caught.exception.message)

@@ -14,10 +14,12 @@ import unittest
 from typing import Any, Dict, List, Optional
 
 from fake_nanophoto import FakeNanoPhoto, video_sha256
-from helpers import SCRIPT, SHOT, run_cli
+from helpers import CLI, SCRIPT, SHOT, concurrently, run_cli
 
 KEY = "sk-e2e-secret-key-0042"
 FAST = ["--poll-interval", "0.05", "--timeout", "5"]
+
+load_tests = concurrently  # whole-program tests, four at a time
 
 
 class EndToEnd(unittest.TestCase):
@@ -264,18 +266,7 @@ class Flows(EndToEnd):
         for delay in (0.0, 0.05, 0.12, 0.2, 0.3):
             with self.subTest(delay=delay):
                 process = subprocess.Popen(
-                    [
-                        sys.executable,
-                        SCRIPT,
-                        "submit",
-                        "--prompt",
-                        "fox",
-                        "--follow",
-                        "--download",
-                        "v",
-                        "--json-only",
-                        *FAST,
-                    ],
+                    [*CLI, "submit", "--prompt", "fox", "--follow", "--download", "v", "--json-only", *FAST],
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     text=True,
@@ -307,7 +298,7 @@ class Flows(EndToEnd):
         # What an agent's tool call sends when it is killed.
         self.fake.polls_per_shot = 10_000
         process = subprocess.Popen(
-            [sys.executable, SCRIPT, "submit", "--prompt", "fox", "--follow", "--json-only", *FAST],
+            [*CLI, "submit", "--prompt", "fox", "--follow", "--json-only", *FAST],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -328,7 +319,7 @@ class Flows(EndToEnd):
     def test_ctrl_c_while_the_submit_is_in_flight_keeps_the_job(self) -> None:
         self.fake.add_fault("generate", "slow", seconds=1.0)  # the job is made, the answer is late
         process = subprocess.Popen(
-            [sys.executable, SCRIPT, "submit", "--prompt", "fox", "--follow", *FAST],
+            [*CLI, "submit", "--prompt", "fox", "--follow", *FAST],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -7,9 +7,12 @@ import os
 import random
 from email.utils import formatdate
 
+from helpers import concurrently
 from test_e2e import FAST, KEY, EndToEnd
 
 TASK = '[{"shotId":"shot-1","taskId":"%s"}]'
+
+load_tests = concurrently  # whole-program tests, four at a time
 
 
 class CheckStatusFaults(EndToEnd):

@@ -256,10 +256,12 @@ class JobRecord(MachineTest):
         self.assertEqual([n for n in os.listdir(os.path.dirname(path)) if n.startswith(".")], [])
 
     def test_state_dir_order(self) -> None:
-        home = "/h"
-        self.assertEqual(veo.state_dir({"VEO_3_1_STATE_DIR": "/s", "XDG_STATE_HOME": "/x"}, home), "/s")
-        self.assertEqual(veo.state_dir({"XDG_STATE_HOME": "/x"}, home), os.path.join("/x", "veo-3-1"))
-        self.assertEqual(veo.state_dir({}, home), os.path.join("/h", ".local", "state", "veo-3-1"))
+        def jobs(environ):  # type: ignore[no-untyped-def]
+            return veo.jobs_dir(veo.Runtime(environ, None, None, None, False, False, print, print, home="/h"))
+
+        self.assertEqual(jobs({"VEO_3_1_STATE_DIR": "/s", "XDG_STATE_HOME": "/x"}), os.path.join("/s", "jobs"))
+        self.assertEqual(jobs({"XDG_STATE_HOME": "/x"}), os.path.join("/x", "veo-3-1", "jobs"))
+        self.assertEqual(jobs({}), os.path.join("/h", ".local", "state", "veo-3-1", "jobs"))
 
     def test_job_file_flag(self) -> None:
         machine = self.machine(generated("t1"))

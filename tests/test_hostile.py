@@ -9,14 +9,15 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from typing import Any, List
 
 from fake_nanophoto import echo_key_everywhere, inject_lines, links, nested, video_sha256, with_nan
-from helpers import SCRIPT
+from helpers import CLI, concurrently
 from test_e2e import FAST, EndToEnd
 from test_second_job import media_lines, sha256_of
+
+load_tests = concurrently  # whole-program tests, four at a time
 
 
 def strict_json(text: str) -> Any:
@@ -140,7 +141,7 @@ class NeverLoseAJobNeverPayTwice(EndToEnd):
     def test_killed_while_the_submit_is_in_flight_the_record_says_so(self) -> None:
         self.fake.add_fault("generate", "slow", seconds=30)  # the job is made; the answer does not come
         process = subprocess.Popen(
-            [sys.executable, SCRIPT, "submit", "--prompt", "fox", "--follow"],
+            [*CLI, "submit", "--prompt", "fox", "--follow"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=dict(os.environ, **self.env),
@@ -220,7 +221,7 @@ class NeverLoseAJobNeverPayTwice(EndToEnd):
         # A prompt that is not valid UTF-8 (a Latin-1 shell): refused, not sent as \udce9 and paid for.
         env = dict(os.environ, **self.env)
         done = subprocess.run(
-            [sys.executable.encode(), SCRIPT.encode(), b"submit", b"--prompt", b"caf\xe9", b"--json-only"],
+            [*(part.encode() for part in CLI), b"submit", b"--prompt", b"caf\xe9", b"--json-only"],
             capture_output=True,
             env=env,
         )
@@ -265,7 +266,7 @@ class BoundedTime(EndToEnd):
     def test_sigterm_during_a_dripping_submit_ends_within_the_timeout(self) -> None:
         self.fake.add_fault("generate", "drip", seconds=0.2)
         process = subprocess.Popen(
-            [sys.executable, SCRIPT, "submit", "--prompt", "fox", "--timeout", "2"],
+            [*CLI, "submit", "--prompt", "fox", "--timeout", "2"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -286,7 +287,7 @@ class BoundedTime(EndToEnd):
         self.fake.polls_per_shot = 1
         self.fake.add_fault("video", "drip", seconds=0.0005)  # a 64 KiB video over half a minute
         process = subprocess.Popen(
-            [sys.executable, SCRIPT, "submit", "--prompt", "fox", "--follow", "--download", "v", "--json-only", *FAST],
+            [*CLI, "submit", "--prompt", "fox", "--follow", "--download", "v", "--json-only", *FAST],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -334,7 +335,7 @@ class NoTraceback(EndToEnd):
 
     def test_standard_input_closed_and_standard_output_closed_or_full(self) -> None:
         env = dict(os.environ, **self.env)
-        run = [sys.executable, SCRIPT, "submit", "--shots-file", "-", "--json-only"]
+        run = [*CLI, "submit", "--shots-file", "-", "--json-only"]
         done = subprocess.run(run, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env)
         self.assertEqual(done.returncode, 2, done.stderr)
         done = subprocess.run(" ".join(run) + " <&-", shell=True, capture_output=True, text=True, env=env)
@@ -342,7 +343,7 @@ class NoTraceback(EndToEnd):
         self.assertIn("could not be read (standard input is closed)", done.stderr)
         for redirect in (">&-", ">/dev/full"):
             with self.subTest(stdout=redirect):
-                line = "%s %s submit --prompt fox --follow --poll-interval 0.05 %s" % (sys.executable, SCRIPT, redirect)
+                line = "%s submit --prompt fox --follow --poll-interval 0.05 %s" % (" ".join(CLI), redirect)
                 done = subprocess.run(line, shell=True, capture_output=True, text=True, env=env)
                 self.assertNotIn("Traceback", done.stderr)
                 self.assertEqual(done.returncode, 7, done.stderr)

@@ -9,13 +9,12 @@ import json
 import os
 import random
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, List, Optional
 
 from fake_nanophoto import video_sha256
-from helpers import SCRIPT
+from helpers import CLI
 from test_e2e import EndToEnd
 from test_property import SEED
 from test_second_job import sha256_of
@@ -30,12 +29,7 @@ class KilledAtAnyMoment(EndToEnd):
         """Run the program for one round (its own state folder), killed with SIGKILL after `kill_after` seconds."""
         env = dict(os.environ, **dict(self.env, VEO_3_1_STATE_DIR=os.path.join(folder, "state")))
         process = subprocess.Popen(
-            [sys.executable, SCRIPT, *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=folder,
+            [*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=folder
         )
         if kill_after is not None:
             try:

@@ -10,12 +10,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from typing import Any, Dict, List
 
 from fake_nanophoto import video_sha256
-from helpers import SCRIPT
+from helpers import CLI, concurrently
 from test_e2e import FAST, EndToEnd
+
+load_tests = concurrently  # whole-program tests, four at a time
 
 
 def sha256_of(path: str) -> str:
@@ -94,18 +95,7 @@ class OneFolderManyJobs(EndToEnd):
     def test_two_runs_resuming_the_same_job_at_once(self) -> None:
         self.fake.video_latency = 0.2  # both runs are saving at the same time
         job = self.document(self.run_cli("submit", "--shots-json", self.shots("a", "b"), "--json-only"))
-        command = [
-            sys.executable,
-            SCRIPT,
-            "status",
-            "--job",
-            job["jobId"],
-            "--follow",
-            "--download",
-            "v",
-            "--json-only",
-            *FAST,
-        ]
+        command = [*CLI, "status", "--job", job["jobId"], "--follow", "--download", "v", "--json-only", *FAST]
         env = dict(os.environ, **self.env)
         runs = [
             subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=self.tmp)
@@ -181,19 +171,7 @@ class TheResumeCommandFinishesTheJob(EndToEnd):
 
     def test_after_ctrl_c(self) -> None:
         self.fake.polls_per_shot = 10_000
-        command = [
-            sys.executable,
-            SCRIPT,
-            "submit",
-            "--prompt",
-            "fox",
-            "--follow",
-            "--download",
-            "my videos",
-            "--json",
-            "--quiet",
-            *FAST,
-        ]
+        command = [*CLI, "submit", "--prompt", "fox", "--follow", "--download", "my videos", "--json", "--quiet", *FAST]
         process = subprocess.Popen(
             command,
             stdout=subprocess.PIPE,

@@ -7,12 +7,11 @@ import re
 import select
 import struct
 import subprocess
-import sys
 import unittest
 from typing import Dict, List, Optional, Tuple
 
 from fake_nanophoto import FakeNanoPhoto
-from helpers import SCRIPT
+from helpers import CLI
 from test_e2e import KEY
 
 CSI = re.compile(r"\x1b\[(\d*)([A-Za-z])")
@@ -79,7 +78,7 @@ class Terminal(unittest.TestCase):
         )
         full_env.update(env or {})
         process = subprocess.Popen(
-            [sys.executable, SCRIPT, *list(args)],
+            [*CLI, *list(args)],
             stdin=subprocess.DEVNULL,
             stdout=slave if stdout_tty else subprocess.PIPE,
             stderr=slave,
