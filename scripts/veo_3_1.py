@@ -1522,6 +1522,7 @@ class SavedVideo:
     sha256: str
     seconds: float = 0.0
     skipped: bool = False
+    part: str = ""  # the part file, linked to `path` too: removed once the record says the video is saved
 
 
 def file_sha256(path: str) -> str:
@@ -1581,21 +1582,15 @@ def claim_file(
     `record(path)` writes the name into the job record before the part file is made, so that a resume always
     finds a killed run's part again; a name the record keeps (`claimed`) is taken up again with what its part
     holds. Returns (path, None) instead when `claimed` already holds this job's video: a run had given it its
-    name and was killed before it could record so.
+    name and was stopped before it could record so (see place_file).
     """
     if claimed and os.path.dirname(claimed) == folder:
-        ours = (
-            os.path.isfile(part_name(claimed))
-            and os.path.exists(claimed)
-            and os.path.samefile(part_name(claimed), claimed)
-        )
-        handle = open_part(claimed, reuse=True) if ours or not os.path.lexists(claimed) else None
-        if handle is not None and not ours:
-            return claimed, handle
-        if handle is not None:  # nobody is finishing it: the name holds our video
-            handle.close()
-            os.unlink(part_name(claimed))
-            return claimed, None
+        if not os.path.lexists(claimed):
+            handle = open_part(claimed, reuse=True)
+            if handle is not None:
+                return claimed, handle
+        elif os.path.isfile(part_name(claimed)) and os.path.samefile(part_name(claimed), claimed):
+            return claimed, None  # one file under both names: a run of this job named it, whole, and was stopped
     for number in range(1, 10000):
         path = os.path.join(folder, numbered_name(stem, extension, number))
         if not (os.path.lexists(path) or os.path.lexists(part_name(path))):
@@ -1606,7 +1601,7 @@ def claim_file(
     raise VeoError("DOWNLOAD_FAILED", "no free file name for %s in %s" % (stem + extension, folder))
 
 
-def place_file(first: str, stem: str, extension: str) -> str:
+def place_file(first: str, stem: str, extension: str, handle: IO[bytes]) -> str:
     """Give a finished part file its name without replacing anything: `first`, else the next free name."""
     import errno
 
@@ -1616,9 +1611,13 @@ def place_file(first: str, stem: str, extension: str) -> str:
             continue  # another video's claim
         try:
             if os.name == "nt":
-                os.rename(part, path)  # refuses to replace on Windows
+                handle.close()  # Windows renames no open file, and refuses to replace one
+                os.rename(part, path)
                 return path
-            os.link(part, path)  # refuses to replace: a file someone put there meanwhile stays as it is
+            # link refuses to replace: a file someone put there meanwhile stays as it is. The part stays too,
+            # the same file under a second name, until the record says the video is saved: a run killed
+            # in between leaves its proof (the two names are one file), so the resume knows it as its own.
+            os.link(part, path)
         except FileExistsError:
             continue
         except OSError as exc:  # no hard links on this disk (FAT, some shares): the nearest thing
@@ -1627,8 +1626,6 @@ def place_file(first: str, stem: str, extension: str) -> str:
             if os.path.lexists(path):
                 continue
             os.rename(part, path)
-            return path
-        os.unlink(part)
         return path
     raise VeoError("DOWNLOAD_FAILED", "no free file name for %s in %s" % (stem + extension, folder))
 
@@ -1731,14 +1728,15 @@ class Fetcher:
                 outcome, problem = self.fetch_once(url, part)
                 if outcome != "retry" or self.cancelled():
                     break
+            if outcome == "done":  # named while the part is still locked: no other run takes it up meanwhile
+                final = place_file(path, stem, extension, handle)
+                return SavedVideo(
+                    final, part.have, part.digest.hexdigest(), time.monotonic() - started, part=part_name(path)
+                )
         except OSError as exc:
             outcome, problem = "fatal", "the video could not be written to disk (%s)" % (exc.strerror or exc)
         finally:
             handle.close()  # and with it the lock
-        if outcome == "done":
-            return SavedVideo(
-                place_file(path, stem, extension), part.have, part.digest.hexdigest(), time.monotonic() - started
-            )
         if outcome == "fatal" and os.path.exists(part_name(path)):
             os.unlink(part_name(path))
         raise VeoError("DOWNLOAD_FAILED", "%s: %s" % (clean_line(url_without_query(url), 200), problem))
@@ -1854,7 +1852,11 @@ class Downloader:
                     (
                         name,
                         video,
-                        None if problem else SavedVideo(video.file or "", video.size or 0, "", skipped=True),
+                        None
+                        if problem
+                        else SavedVideo(
+                            video.file or "", video.size or 0, "", skipped=True, part=part_name(video.file or "")
+                        ),
                         problem or "",
                     )
                 )
@@ -1868,7 +1870,8 @@ class Downloader:
 
             path, handle = claim_file(self.folder, stem, extension, video.file, record)
             if handle is None:  # a killed run had given it this name
-                self.done.put((name, video, SavedVideo(path, os.path.getsize(path), file_sha256(path)), ""))
+                saved = SavedVideo(path, os.path.getsize(path), file_sha256(path), part=part_name(path))
+                self.done.put((name, video, saved, ""))
                 continue
             self.todo.put((video, name, path, handle, stem, extension))
             if len(self.workers) < min(self.session.opts.download_workers, self.pending):
@@ -2316,7 +2319,9 @@ def run_job(job: Job, api: Api, session: Session, *, check_now: bool, before: Ca
             if not note_downloads(downloader, session, until=deadline) and not timed_out:
                 timed_out = "--max-wait ran out while videos were being saved; what is saved stays, the rest resumes"
     except KeyboardInterrupt:
-        downloader.close() if downloader is not None else None
+        if downloader is not None:  # stopped; what finished meanwhile is recorded and told
+            downloader.close()
+            note_downloads(downloader, session)
         reporter.end_live()
         session.save(job)
         reporter.write("interrupted; the job goes on at the service", "resume with: %s" % session.resume_command(job))
@@ -2411,6 +2416,12 @@ def note_downloads(downloader: Downloader, session: Session, until: Optional[flo
             reporter.write("error: could not save %s: %s" % (label, problem))
     if results:
         session.save(job)
+    for _, _, saved, _ in results:  # recorded: the part file, the same file under a second name, can go
+        try:
+            if saved is not None and os.path.isfile(saved.part) and os.path.samefile(saved.part, saved.path):
+                os.unlink(saved.part)
+        except OSError:
+            pass
     return downloader.pending == 0
 
 
