@@ -38,7 +38,9 @@ from dataclasses import dataclass, field
 TYPE_CHECKING = False  # typing costs ~5 ms at every start; only the type checker reads it
 if TYPE_CHECKING:  # pragma: no cover
     import threading
-    from typing import IO, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
+    from typing import IO, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
+
+    Fields = List[Tuple[str, str, Any]]  # a record's key, the attribute it holds, its JSON type
 
 __version__ = "1.1.0"
 
@@ -425,16 +427,9 @@ def check_base_url(url: str) -> str:
     except ValueError:
         bad = True
     hint = "use https://nanophoto.ai (the default), or http://127.0.0.1:PORT for a local fake"
-    if bad:
-        raise usage_error(
-            "the base URL %s must be an http(s) origin: a valid host, no spaces, no query" % short_repr(url), hint
-        )
-    if parts.scheme == "http" and not is_loopback_host(host):
-        raise usage_error(
-            "the base URL %s is http:// to a host that is not this machine: the key would travel in clear"
-            % short_repr(url),
-            hint,
-        )
+    if bad or (parts.scheme == "http" and not is_loopback_host(host)):
+        why = "an https:// origin (a valid host, no spaces, no query), or http:// to this machine only"
+        raise usage_error("the base URL %s must be %s" % (short_repr(url), why), hint)
     return url
 
 
@@ -450,12 +445,10 @@ def validate_shots(raw: Any, resolution: str) -> Tuple[List[Shot], List[str]]:
     raw = raw["shots"] if isinstance(raw, dict) and "shots" in raw else raw
     if not isinstance(raw, list):
         raise invalid_shots(["shots must be a JSON array of shot objects, got %s" % json_type_name(raw)])
-    if not raw or len(raw) > MAX_SHOTS:
-        problems.append(
-            "at least 1 shot is needed, got 0"
-            if not raw
-            else "at most %d shots per job, got %d" % (MAX_SHOTS, len(raw))
-        )
+    if not raw:
+        problems.append("at least 1 shot is needed, got 0")
+    elif len(raw) > MAX_SHOTS:
+        problems.append("at most %d shots per job, got %d" % (MAX_SHOTS, len(raw)))
     if resolution != "720p" and len(raw) > 1:
         problems.append("%s is for single-shot jobs only, got %d shots; use 720p or one shot" % (resolution, len(raw)))
     shots: List[Shot] = []
@@ -505,10 +498,8 @@ def validate_one_shot(index: int, item: Any, problems: List[str], warnings: List
     missing = [key for key in SHOT_KEYS[1:4] if key not in item]
     for key in missing:
         guess = close_match(key, unknown)
-        problems.append(
-            "%s: %s is missing%s"
-            % (label, key, "; did you mean %s instead of %s?" % (key, short_repr(guess)) if guess else "")
-        )
+        also = "; did you mean %s instead of %s?" % (key, short_repr(guess)) if guess else ""
+        problems.append("%s: %s is missing%s" % (label, key, also))
     for key in unknown:
         if close_match(key, missing) is None:  # else it was named in the missing key's problem
             guess = close_match(key, SHOT_KEYS)
@@ -881,42 +872,30 @@ def key_from_openclaw_config(config: Any) -> Any:
 # ---- The machine: collaborators, the key, where state lives ----
 
 
+def _program() -> List[str]:
+    """How to run this program again: python3 /abs/path/veo_3_1.py, or the installed command."""
+    script = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0].endswith(".py") else ""
+    return ["python" if os.name == "nt" else "python3", script] if script else [SKILL_NAME]
+
+
 @dataclass
 class Runtime:
-    """Everything the program touches outside itself; tests pass fakes."""
+    """Everything the program touches outside itself: the real machine by default; tests pass fakes."""
 
-    environ: Mapping[str, str]
-    stdin: Optional[IO[str]]
-    stdout: Optional[IO[str]]
-    stderr: Optional[IO[str]]
-    stdout_tty: bool
-    stderr_tty: bool
-    api_open: Callable[[Any, float], Any]
-    download_open: Callable[[Any, float], Any]
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    stdin: Optional[IO[str]] = field(default_factory=lambda: sys.stdin)
+    stdout: Optional[IO[str]] = field(default_factory=lambda: sys.stdout)
+    stderr: Optional[IO[str]] = field(default_factory=lambda: sys.stderr)
+    stdout_tty: bool = field(default_factory=lambda: bool(getattr(sys.stdout, "isatty", lambda: False)()))
+    stderr_tty: bool = field(default_factory=lambda: bool(getattr(sys.stderr, "isatty", lambda: False)()))
+    api_open: Callable[[Any, float], Any] = field(default_factory=lambda: urlopen_for("api"))
+    download_open: Callable[[Any, float], Any] = field(default_factory=lambda: urlopen_for("download"))
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     wall: Callable[[], float] = time.time
     jitter: Callable[[], float] = field(default=lambda: __import__("random").random())
     home: str = field(default_factory=lambda: os.path.expanduser("~"))
-    program: List[str] = field(default_factory=lambda: [SKILL_NAME])  # how to run this program again
-
-
-def default_runtime() -> Runtime:
-    """The real machine."""
-    script = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0].endswith(".py") else ""
-    program = ["python" if os.name == "nt" else "python3", script] if script else [SKILL_NAME]
-    out, err = (bool(getattr(stream, "isatty", lambda: False)()) for stream in (sys.stdout, sys.stderr))
-    return Runtime(
-        os.environ,
-        sys.stdin,
-        sys.stdout,
-        sys.stderr,
-        out,
-        err,
-        urlopen_for("api"),
-        urlopen_for("download"),
-        program=program,
-    )
+    program: List[str] = field(default_factory=_program)
 
 
 class HeldInterrupts:
@@ -1151,10 +1130,8 @@ def network_failure(exc: BaseException, url: str) -> TransportError:
         return TransportError("%s did not answer within the timeout" % where)
     if isinstance(reason, OSError) and getattr(reason, "errno", None) in (101, 113, 10051, 10065):
         return TransportError("the network to %s is unreachable" % where, delivered=False)
-    detail = "%s: %s" % (type(reason).__name__, clean_line(str(reason), 120) or "no detail")
-    return TransportError(
-        "the connection to %s failed (%s)" % (where, detail), delivered=False if before_send else None
-    )
+    detail = "the connection to %s failed (%s: %s)" % (where, type(reason).__name__, clean_line(str(reason), 120))
+    return TransportError(detail, delivered=False if before_send else None)
 
 
 def request_headers(user_agent: str) -> Dict[str, str]:
@@ -1226,10 +1203,8 @@ def read_answer(reply: HttpReply, now: float) -> Any:
     try:
         payload = parse_answer(reply.body)
     except ValueError:
-        text = "the service answered HTTP %d with a body that is not JSON: %s" % (
-            status,
-            short_repr(clean_excerpt(reply.body) or "(empty)", 180),
-        )
+        excerpt = short_repr(clean_excerpt(reply.body) or "(empty)", 180)
+        text = "the service answered HTTP %d with a body that is not JSON: %s" % (status, excerpt)
         exit_status = EXIT_RATE_LIMITED if status == 429 else EXIT_FAILURE
         raise TransportError(text, "BAD_RESPONSE", status, True, False if refused else None, retry_after, exit_status)
     code = payload.get("errorCode") if isinstance(payload, dict) else None
@@ -1360,18 +1335,10 @@ def stopped_before_resending(failure: TransportError) -> VeoError:
 
 RECORD_VERSION = 2
 # Record key, attribute, JSON type: one table to write a record and to read it back.
-TASK_FIELDS: List[Tuple[str, str, Any]] = [
-    ("shotId", "shot_id", str),
-    ("taskId", "task_id", str),
-    ("status", "status", str),
-    ("rawStatus", "raw_status", str),
-]
-TASK_FIELDS += [
-    ("error", "error", str),
-    ("finishedAt", "finished_at", str),
-    ("elapsedSeconds", "elapsed_seconds", float),
-]
-VIDEO_FIELDS: List[Tuple[str, str, Any]] = [
+TASK_FIELDS: Fields = [("shotId", "shot_id", str), ("taskId", "task_id", str), ("status", "status", str)]
+TASK_FIELDS += [("rawStatus", "raw_status", str), ("error", "error", str), ("finishedAt", "finished_at", str)]
+TASK_FIELDS += [("elapsedSeconds", "elapsed_seconds", float)]
+VIDEO_FIELDS: Fields = [
     ("videoUrl", "url", str),
     ("file", "file", str),
     ("size", "size", int),
@@ -1387,7 +1354,7 @@ def new_job_id(now: float) -> str:
 def job_to_record(job: Job) -> Dict[str, Any]:
     """The job as the JSON of its record (never the key)."""
 
-    def fields(item: Any, table: List[Tuple[str, str, Any]]) -> Dict[str, Any]:
+    def fields(item: Any, table: Fields) -> Dict[str, Any]:
         return {key: getattr(item, attr) for key, attr, _ in table}
 
     record = {"version": RECORD_VERSION, "jobId": job.job_id, "baseUrl": job.base_url, "resolution": job.resolution}
@@ -1407,15 +1374,12 @@ def typed(entry: Mapping[str, Any], key: str, kind: Any) -> Any:
 def job_from_record(data: Any, path: str) -> Job:
     """A job from its record, each field checked for its type."""
 
-    def fields(entry: Mapping[str, Any], table: List[Tuple[str, str, Any]]) -> Dict[str, Any]:
+    def fields(entry: Mapping[str, Any], table: Fields) -> Dict[str, Any]:
         return {attr: typed(entry, key, kind) for key, attr, kind in table if typed(entry, key, kind) is not None}
 
     data = data if isinstance(data, dict) else {}
-    tasks = [
-        dict(fields(entry, TASK_FIELDS), video=Video(**fields(entry, VIDEO_FIELDS)))
-        for entry in data.get("tasks") or []
-        if isinstance(entry, dict)
-    ]
+    entries = [entry for entry in data.get("tasks") or [] if isinstance(entry, dict)]
+    tasks = [dict(fields(entry, TASK_FIELDS), video=Video(**fields(entry, VIDEO_FIELDS))) for entry in entries]
     job = fields(data, [("jobId", "job_id", str), ("baseUrl", "base_url", str), ("submittedAt", "submitted_at", str)])
     if len(job) < 3 or not isinstance(data.get("tasks"), list) or len(tasks) != len(data["tasks"]):
         raise usage_error("the job record %s is not usable: it lacks its jobId, baseUrl, submittedAt or tasks" % path)
@@ -1424,9 +1388,8 @@ def job_from_record(data: Any, path: str) -> Job:
     for task in tasks:
         task["status"] = task["status"] if task.get("status") in ("completed", "failed") else "processing"
     job["resolution"] = data["resolution"] if data.get("resolution") in RESOLUTIONS else "720p"
-    found = Job(
-        tasks=[Task(**task) for task in tasks], job_file=path, combined=Video(**fields(data, VIDEO_FIELDS)), **job
-    )
+    found = Job(tasks=[Task(**task) for task in tasks], job_file=path, **job)
+    found.combined = Video(**fields(data, VIDEO_FIELDS))
     found.shots = data["shots"] if isinstance(data.get("shots"), list) else []
     found.status = data["status"] if data.get("status") in ("submitting", "unknown") else job_status(found.tasks)
     found.finished_at, found.error = typed(data, "finishedAt", str), typed(data, "error", str)
@@ -1464,12 +1427,9 @@ def load_record(path: str) -> Job:
     try:
         return job_from_record(read_record(path), path)
     except (OSError, ValueError) as exc:
-        why = (
-            "there is no job record at %s"
-            if isinstance(exc, FileNotFoundError)
-            else "the job record %%s could not be read (%s)" % clean_line(str(exc), 100)
-        )
-        raise usage_error(why % path, "status --list shows the saved jobs")
+        text = "the job record %s could not be read (%s)" % (path, clean_line(str(exc), 100))
+        text = "there is no job record at %s" % path if isinstance(exc, FileNotFoundError) else text
+        raise usage_error(text, "status --list shows the saved jobs")
 
 
 def list_records(rt: Runtime) -> List[Tuple[str, Optional[Dict[str, Any]], str]]:
@@ -1483,13 +1443,11 @@ def list_records(rt: Runtime) -> List[Tuple[str, Optional[Dict[str, Any]], str]]
     for path in (os.path.join(folder, name) for name in names):
         try:
             data = read_record(path)
-            data = (
-                data
-                if isinstance(data, dict) and typed(data, "jobId", str) and typed(data, "submittedAt", str)
-                else None
-            )
         except (OSError, ValueError):
             data = None
+        data = (
+            data if isinstance(data, dict) and typed(data, "jobId", str) and typed(data, "submittedAt", str) else None
+        )
         try:  # an unreadable record sorts by its file's time: the newest is said to be unreadable, not skipped
             found.append((path, data, data["submittedAt"] if data else utc_iso(os.path.getmtime(path))))
         except OSError:
@@ -1824,42 +1782,30 @@ class Downloader:
         import queue
         import threading
 
-        self.folder, self.job, self.session = folder, job, session
-        self.todo: queue.Queue[Optional[Tuple[Video, str, str, IO[bytes], str, str]]] = queue.Queue()
-        self.done: queue.Queue[Tuple[str, Video, Optional[SavedVideo], str]] = queue.Queue()
-        self.stop = threading.Event()
-        self.pending = 0  # started and not yet collected
+        self.folder, self.job, self.session, opts = folder, job, session, session.opts
+        self.todo: queue.Queue[Optional[Tuple[str, Video, str, IO[bytes], str, str]]] = queue.Queue()
+        self.done: queue.Queue[Tuple[str, Video, Union[SavedVideo, str]]] = queue.Queue()  # saved, or why not
+        self.stop, self.pending = threading.Event(), 0  # pending: started, not yet collected
         self.workers: List[threading.Thread] = []
         self.started: Set[int] = set()
         self.failed: List[str] = []
-        opts = session.opts
         self.fetcher = Fetcher(
             session.rt.download_open, opts.timeout, opts.user_agent, self.stop.is_set, session.reporter.http
         )
 
     def start_ready(self) -> None:
         """Start saving each video that can be saved now and was not started: completed shots, then the combined one."""
+        import threading
+
         ended = job_status(self.job.tasks) in ("completed", "partial")
         for name, video, task in self.job.videos():
-            ready = task.status == "completed" if task is not None else ended and video.url is not None
-            if not ready or id(video) in self.started:
+            if (task.status != "completed" if task else not (ended and video.url)) or id(video) in self.started:
                 continue
             self.started.add(id(video))
             self.pending += 1
             problem = video_link_problem(video.url)
-            if saved_here(video, self.folder) or problem:
-                self.done.put(
-                    (
-                        name,
-                        video,
-                        None
-                        if problem
-                        else SavedVideo(
-                            video.file or "", video.size or 0, "", skipped=True, part=part_name(video.file or "")
-                        ),
-                        problem or "",
-                    )
-                )
+            if problem or saved_here(video, self.folder):
+                self.done.put((name, video, problem or SavedVideo(video.file or "", video.size or 0, "", skipped=True)))
                 continue
             stem, extension = safe_file_stem(name), video_extension(video.url)
             video.size, video.sha256, video.error = None, None, None
@@ -1869,29 +1815,23 @@ class Downloader:
                 self.session.save(self.job)
 
             path, handle = claim_file(self.folder, stem, extension, video.file, record)
-            if handle is None:  # a killed run had given it this name
-                saved = SavedVideo(path, os.path.getsize(path), file_sha256(path), part=part_name(path))
-                self.done.put((name, video, saved, ""))
-                continue
-            self.todo.put((video, name, path, handle, stem, extension))
-            if len(self.workers) < min(self.session.opts.download_workers, self.pending):
-                self.start_worker()
+            if handle is None:  # a stopped run had given it this name
+                self.done.put((name, video, SavedVideo(path, os.path.getsize(path), file_sha256(path))))
+            else:
+                self.todo.put((name, video, path, handle, stem, extension))
+            if handle is not None and len(self.workers) < min(self.session.opts.download_workers, self.pending):
+                self.workers.append(threading.Thread(target=self.work, name="veo-download", daemon=True))
+                self.workers[-1].start()
 
-    def start_worker(self) -> None:
-        """One more background thread taking videos from the queue."""
-        import threading
-
-        def work() -> None:
-            for video, name, path, handle, stem, extension in iter(self.todo.get, None):
-                try:
-                    self.done.put((name, video, self.fetcher.save(video.url or "", path, handle, stem, extension), ""))
-                except VeoError as err:
-                    self.done.put((name, video, None, err.message))
-                except Exception as exc:  # pragma: no cover - a bug must not hang the run
-                    self.done.put((name, video, None, "%s: %s" % (type(exc).__name__, exc)))
-
-        self.workers.append(threading.Thread(target=work, name="veo-download", daemon=True))
-        self.workers[-1].start()
+    def work(self) -> None:
+        """A background thread: save the videos from the queue, one after another."""
+        for name, video, path, handle, stem, extension in iter(self.todo.get, None):
+            try:
+                self.done.put((name, video, self.fetcher.save(video.url or "", path, handle, stem, extension)))
+            except VeoError as err:
+                self.done.put((name, video, err.message))
+            except Exception as exc:  # pragma: no cover - a bug must not hang the run
+                self.done.put((name, video, "%s: %s" % (type(exc).__name__, exc)))
 
     def close(self, seconds: float = 1.0) -> None:
         """Stop every download, giving each up to `seconds` in all to leave its part file whole for a resume."""
@@ -1902,8 +1842,8 @@ class Downloader:
         for worker in self.workers:
             worker.join(max(0.0, end - time.monotonic()))
 
-    def collect(self, until: Optional[float] = None) -> Iterator[Tuple[str, Video, Optional[SavedVideo], str]]:
-        """Finished downloads as (name, video, saved or None, problem); with `until` (a clock time), wait till then."""
+    def collect(self, until: Optional[float] = None) -> Iterator[Tuple[str, Video, Union[SavedVideo, str]]]:
+        """Finished downloads as (name, video, saved or why not); with `until` (a clock time), wait till then."""
         import queue
 
         while self.pending:
@@ -1925,12 +1865,9 @@ COLORS = {"done": "32", "failed": "31", "running": "33", "queued": "2"}
 class Reporter:
     """People's text on stderr: lines, each one clean line, and on a terminal a live block redrawn in place."""
 
-    def __init__(
-        self, stream: Optional[IO[str]], *, quiet: bool = False, verbose: bool = False, live: bool = False
-    ) -> None:
+    def __init__(self, stream: Optional[IO[str]], quiet: bool, verbose: bool, live: bool) -> None:
         """Write to `stream` in the mode asked."""
-        self.stream, self.quiet, self.verbose = stream, quiet, verbose and not quiet
-        self.live = live and not quiet
+        self.stream, self.quiet, self.verbose, self.live = stream, quiet, verbose and not quiet, live and not quiet
         self.block: List[str] = []
         self.warned: Set[str] = set()
 
@@ -2042,31 +1979,23 @@ class Output:
 
 def job_table(job: Job, status: str, elapsed: float) -> str:
     """The result as a table for a person at a terminal."""
+
+    def where(video: Video, otherwise: str = "") -> str:
+        return (video.file if video.sha256 else None) or url_without_query(video.url or "") or otherwise
+
     rows = [("SHOT", "STATUS", "TIME", "FILE OR URL")]
     for task, took in zip(job.tasks, shot_times(job.tasks, elapsed)):
-        where = (
-            (task.video.file if task.video.sha256 else None)
-            or url_without_query(task.video.url or "")
-            or task.error
-            or ""
+        rows.append((task.shot_id[:32], task.status, format_duration(took), where(task.video, task.error or "")))
+    rows += [("(combined)", "", "", where(job.combined))] if job.combined.url or job.combined.sha256 else []
+    cells = [[clean_line(cell, 500) for cell in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(3)]
+    lines = ["  ".join(row[i].ljust(widths[i]) for i in range(3)) + "  " + row[3] for row in cells]
+    return (
+        "\n".join(
+            ["job %s: %s after %s" % (job.job_id, status, format_duration(elapsed))] + [line.rstrip() for line in lines]
         )
-        rows.append((task.shot_id[:32], task.status, format_duration(took), where))
-    if job.combined.url or job.combined.sha256:
-        rows.append(
-            (
-                "(combined)",
-                "",
-                "",
-                (job.combined.file if job.combined.sha256 else None) or url_without_query(job.combined.url or ""),
-            )
-        )
-    widths = [max(len(clean_line(row[i], 200)) for row in rows) for i in range(3)]
-    lines = ["job %s: %s after %s" % (job.job_id, status, format_duration(elapsed))]
-    lines += [
-        "  ".join(clean_line(row[i], 200).ljust(widths[i]) for i in range(3)) + "  " + clean_line(row[3], 500)
-        for row in rows
-    ]
-    return "\n".join(line.rstrip() for line in lines) + "\n"
+        + "\n"
+    )
 
 
 # ---- Commands ----
@@ -2256,19 +2185,11 @@ def newest_record(rt: Runtime) -> str:
 
 def list_entry(path: str, data: Optional[Dict[str, Any]], when: str) -> Dict[str, Any]:
     """One job of status --list: its id, record, time, shots, last known status, and the files it saved."""
-    entry: Dict[str, Any] = {
-        "jobId": None,
-        "jobFile": path,
-        "submittedAt": when,
-        "shots": 0,
-        "status": "unreadable",
-        "files": [],
-    }
+    entry: Dict[str, Any] = {"jobId": None, "jobFile": path, "submittedAt": when, "shots": 0, "status": "unreadable"}
+    entry["files"] = []
     if data is not None:
         tasks = (
-            [task for task in data.get("tasks") or [] if isinstance(task, dict)]
-            if isinstance(data.get("tasks"), list)
-            else []
+            [task for task in data["tasks"] if isinstance(task, dict)] if isinstance(data.get("tasks"), list) else []
         )
         files = [item["file"] for item in [*tasks, data] if typed(item, "file", str) and typed(item, "sha256", str)]
         shots = len(tasks) or (len(data["shots"]) if isinstance(data.get("shots"), list) else 0)
@@ -2402,24 +2323,24 @@ def note_downloads(downloader: Downloader, session: Session, until: Optional[flo
     """Record and tell finished downloads (saved line and MEDIA:, or the error); True when none is left under way."""
     job, reporter = downloader.job, session.reporter
     results = list(downloader.collect(until))
-    for name, video, saved, problem in results:
+    for name, video, saved in results:
         label = "the combined video" if video is job.combined else name
-        if saved is not None:
-            video.file, video.size, video.sha256 = saved.path, saved.size, saved.sha256 or video.sha256
-            took = "" if saved.skipped else " in %.2f s" % saved.seconds
-            verb = "already saved" if saved.skipped else "saved"
-            reporter.info("%s %s: %s (%.1f MB%s)" % (verb, label, saved.path, saved.size / 1e6, took))
-            reporter.media(saved.path)
-        else:
-            video.error = problem
+        if isinstance(saved, str):
+            video.error = saved
             downloader.failed.append(label)
-            reporter.write("error: could not save %s: %s" % (label, problem))
+            reporter.write("error: could not save %s: %s" % (label, saved))
+            continue
+        video.file, video.size, video.sha256 = saved.path, saved.size, saved.sha256 or video.sha256
+        took = "" if saved.skipped else " in %.2f s" % saved.seconds
+        verb = "already saved" if saved.skipped else "saved"
+        reporter.info("%s %s: %s (%.1f MB%s)" % (verb, label, saved.path, saved.size / 1e6, took))
+        reporter.media(saved.path)
     if results:
         session.save(job)
-    for _, _, saved, _ in results:  # recorded: the part file, the same file under a second name, can go
+    for saved in [item[2] for item in results if not isinstance(item[2], str)]:
+        part = saved.part or part_name(saved.path)  # recorded: the part, one file with the video, can go
         try:
-            if saved is not None and os.path.isfile(saved.part) and os.path.samefile(saved.part, saved.path):
-                os.unlink(saved.part)
+            os.unlink(part) if os.path.isfile(part) and os.path.samefile(part, saved.path) else None
         except OSError:
             pass
     return downloader.pending == 0
@@ -2569,14 +2490,12 @@ def build_parser(prog: str = SKILL_NAME) -> Parser:
 
 def options_from(args: argparse.Namespace, rt: Runtime) -> Options:
     """The run's Options from its parsed command line: defaults filled in, text checked, the download folder ready."""
-    prompt, agent = getattr(args, "prompt", None), args.user_agent
-    problem = (
-        ("--prompt", unsendable_text(prompt or ""))
-        if unsendable_text(prompt or "")
-        else ("--user-agent", header_problem(agent or ""))
-    )
-    if problem[1]:
-        raise usage_error("%s %s" % problem, "give it as plain text; nothing was sent")
+    for flag, problem in (
+        ("--prompt", unsendable_text(getattr(args, "prompt", None) or "")),
+        ("--user-agent", header_problem(args.user_agent or "")),
+    ):
+        if problem:
+            raise usage_error("%s %s" % (flag, problem), "give it as plain text; nothing was sent")
     dry_run = args.command == "submit" and args.dry_run
     if args.command == "submit" and args.download is not None and not args.follow and not dry_run:
         text = "--download on submit needs --follow (videos exist only once the shots complete)"
@@ -2610,7 +2529,7 @@ def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
         problem = err
         args = output_flags(argv)
     live = rt.stderr_tty and not rt.environ.get("NO_COLOR") and rt.environ.get("TERM") != "dumb"
-    reporter = Reporter(rt.stderr, quiet=args.quiet, verbose=args.verbose, live=live)
+    reporter = Reporter(rt.stderr, args.quiet, args.verbose, live)
     output = Output(rt.stdout, json_only=args.json_only, human=rt.stdout_tty)
     try:
         if problem is not None:
@@ -2652,7 +2571,7 @@ def output_flags(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The program: returns an exit status; Ctrl-C and SIGTERM keep the job record."""
     try:
-        status = run(argv, default_runtime())
+        status = run(argv, Runtime())
     except KeyboardInterrupt:  # between the handlers: at start-up, or as the run ends
         status = EXIT_INTERRUPTED
     try:

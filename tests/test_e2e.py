@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -287,12 +288,18 @@ class Flows(EndToEnd):
                 if process.returncode != 0 and '"status":"completed"' not in out:
                     self.assertIn("status --job %s --follow" % result["jobId"], err)
                 self.assertTrue(os.path.exists(result["jobFile"]))
-                leftovers = (
-                    [n for n in os.listdir(os.path.join(self.tmp, "v")) if n.endswith(".part")]
-                    if os.path.isdir(os.path.join(self.tmp, "v"))
-                    else []
+                folder = os.path.join(self.tmp, "v")
+                names = os.listdir(folder) if os.path.isdir(folder) else []
+                for name in names:  # a final name holds a whole video; a part file only a claimed name's
+                    size = os.path.getsize(os.path.join(folder, name))
+                    self.assertTrue(name.endswith(".part") or size == self.fake.video_size, (name, size))
+                # The part file of a stopped download is kept for the resume, which leaves none.
+                done = self.run_cli(
+                    "status", "--job", result["jobId"], "--follow", "--download", "v", "--json-only", *FAST
                 )
-                self.assertEqual(leftovers, [])
+                self.assertEqual(done.returncode, 0, done.stderr)
+                self.assertEqual([name for name in os.listdir(folder) if name.endswith(".part")], [])
+                shutil.rmtree(folder)
 
     def test_sigterm_mid_follow_keeps_the_job_and_exits_130(self) -> None:
         # What an agent's tool call sends when it is killed.
