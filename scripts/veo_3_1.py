@@ -83,11 +83,9 @@ EXIT_RATE_LIMITED, EXIT_TIMEOUT, EXIT_FAILURE, EXIT_NOT_FOUND, EXIT_INTERRUPTED 
 SERVICE_ERROR_EXITS = dict.fromkeys(("SHOTS_REQUIRED", "PROMPT_REQUIRED", "INVALID_IMAGE_COUNT"), EXIT_USAGE)
 SERVICE_ERROR_EXITS.update(IMAGE_URLS_REQUIRED=2, TASK_IDS_REQUIRED=2, LOGIN_REQUIRED=3, INSUFFICIENT_CREDITS=4)
 SERVICE_ERROR_EXITS.update(API_KEY_RATE_LIMIT_EXCEEDED=EXIT_RATE_LIMITED, TASK_NOT_FOUND=EXIT_NOT_FOUND)
-SERVICE_ERROR_HINTS = {
-    "LOGIN_REQUIRED": "check the API key, or create a new one at " + API_KEYS_PAGE,
-    "INSUFFICIENT_CREDITS": "top up credits at https://nanophoto.ai, then submit again",
-    "TASK_NOT_FOUND": "check the task IDs; tasks of another account are not visible",
-}
+SERVICE_ERROR_HINTS = {"LOGIN_REQUIRED": "check the API key, or create a new one at " + API_KEYS_PAGE}
+SERVICE_ERROR_HINTS["INSUFFICIENT_CREDITS"] = "top up credits at https://nanophoto.ai, then submit again"
+SERVICE_ERROR_HINTS["TASK_NOT_FOUND"] = "check the task IDs; tasks of another account are not visible"
 RETRY_HINT, RATE_HINT = "check the network, then run the same command again", "wait a minute, then run it again"
 PAY_TWICE_HINT = "check your jobs at https://nanophoto.ai before submitting again, to avoid paying twice"
 
@@ -302,10 +300,9 @@ def parse_answer(body: bytes) -> Any:
 
 def json_type_name(value: Any) -> str:
     """The JSON name of a value's type, for messages."""
-    if value is None or isinstance(value, bool):
-        return "null" if value is None else "a boolean"
-    names = ((str, "a string"), ((int, float), "a number"), (list, "an array"), (dict, "an object"))
-    return next((name for kind, name in names if isinstance(value, kind)), type(value).__name__)
+    kinds: List[Tuple[Any, str]] = [(type(None), "null"), (bool, "a boolean"), ((int, float), "a number")]
+    kinds += [(str, "a string"), (list, "an array"), (dict, "an object")]
+    return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
 
 
 def unsendable_text(value: Any) -> Optional[str]:
@@ -315,9 +312,8 @@ def unsendable_text(value: Any) -> Optional[str]:
             return "contains a NUL byte"
         return "is not valid UTF-8 text" if any("\ud800" <= ch <= "\udfff" for ch in value) else None
     parts = [part for pair in value.items() for part in pair] if isinstance(value, dict) else value
-    return (
-        next((problem for problem in map(unsendable_text, parts) if problem), None) if isinstance(parts, list) else None
-    )
+    problems = map(unsendable_text, parts if isinstance(parts, list) else [])
+    return next((problem for problem in problems if problem), None)
 
 
 def header_problem(value: str) -> Optional[str]:
@@ -404,9 +400,8 @@ def image_url_problem(url: Any) -> Optional[str]:
         return "%s is not a valid URL" % shown
     if parts.scheme not in ("http", "https"):
         local = parts.scheme in ("", "file") or len(parts.scheme) == 1  # "C:\..." too
-        return "%s is %s" % (
-            shown,
-            "a local path; upload the image and give its public URL" if local else "not an http(s) URL",
+        return shown + (
+            " is a local path; upload the image and give its public URL" if local else " is not an http(s) URL"
         )
     problem = (host_problem(host) if host else "has no host") or public_host_problem(host)
     return "%s %s; the service can only fetch public URLs" % (shown, problem) if problem else None
@@ -483,15 +478,12 @@ def validate_one_shot(index: int, item: Any, problems: List[str], warnings: List
     if not isinstance(item, dict):
         problems.append("%s: each shot must be an object, got %s" % (shot_label(index, None), json_type_name(item)))
         return None
-    before = len(problems)
-    shot_id = item.get("id", "shot-%d" % (index + 1))
+    before, label, shot_id = len(problems), shot_label(index, None), item.get("id", "shot-%d" % (index + 1))
     if not isinstance(shot_id, str) or not shot_id.strip():
-        problems.append("%s: id must be a non-blank string, got %s" % (shot_label(index, None), short_repr(shot_id)))
+        problems.append("%s: id must be a non-blank string, got %s" % (label, short_repr(shot_id)))
         shot_id = None
     elif len(shot_id) > MAX_SHOT_ID_LENGTH or not shot_id.isprintable():
-        problems.append(
-            "%s: id must be at most %d printable characters" % (shot_label(index, None), MAX_SHOT_ID_LENGTH)
-        )
+        problems.append("%s: id must be at most %d printable characters" % (label, MAX_SHOT_ID_LENGTH))
         shot_id = None
     label = shot_label(index, shot_id)
     unknown = [key for key in item if key not in SHOT_KEYS]
@@ -510,9 +502,8 @@ def validate_one_shot(index: int, item: Any, problems: List[str], warnings: List
         problems.append("%s: prompt must be a non-blank string, got %s" % (label, short_repr(prompt)))
     for key, choices in (("generationType", tuple(GENERATION_TYPES)), ("aspectRatio", ASPECT_RATIOS)):
         if key in item and not (isinstance(item[key], str) and item[key] in choices):
-            problems.append(
-                "%s: %s must be one of %s, got %s" % (label, key, ", ".join(choices), short_repr(item[key]))
-            )
+            shown = (label, key, ", ".join(choices), short_repr(item[key]))
+            problems.append("%s: %s must be one of %s, got %s" % shown)
     image_urls = [] if item.get("imageUrls") is None else item["imageUrls"]
     if not isinstance(image_urls, list):
         problems.append("%s: imageUrls must be an array of URLs, got %s" % (label, json_type_name(image_urls)))
@@ -924,13 +915,9 @@ class HeldInterrupts:
         import signal
 
         for signum in (signal.SIGINT, signal.SIGTERM):
-            try:
-                handler = signal.getsignal(signum)
-                if handler is not signal.SIG_IGN:  # an ignored signal stays ignored
-                    signal.signal(signum, self.hold)
-                    self.previous[signum] = handler if handler is not None else signal.SIG_DFL
-            except (ValueError, OSError):  # pragma: no cover - not the main thread: nothing to hold
-                pass
+            handler = signal.getsignal(signum)
+            if handler is not signal.SIG_IGN:  # an ignored signal stays ignored
+                self.previous[signum] = signal.signal(signum, self.hold) or signal.SIG_DFL
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -973,7 +960,7 @@ def read_openclaw_key(environ: Mapping[str, str], home: str, warn: Callable[[str
         return None, path
     except (OSError, ValueError, VeoError) as exc:  # UnicodeDecodeError is a ValueError
         reason = getattr(exc, "strerror", None) or (
-            "not UTF-8" if isinstance(exc, ValueError) else "not JSON5 it can read"
+            "not UTF-8" if isinstance(exc, ValueError) else "not readable JSON5"
         )
         warn("the OpenClaw config %s was skipped (%s)" % (path, reason))
         return None, path
@@ -1095,12 +1082,6 @@ def open_any_status(opener: Callable[[Any, float], Any], request: Any, timeout: 
         return err
 
 
-def response_status(response: Any) -> int:
-    """The HTTP status of a response or an HTTPError (which has no .status before Python 3.9)."""
-    status = getattr(response, "status", None)
-    return int(status if status is not None else response.code)
-
-
 def network_failure(exc: BaseException, url: str) -> TransportError:
     """A transport failure, telling whether the request surely did not arrive."""
     import socket
@@ -1118,16 +1099,13 @@ def network_failure(exc: BaseException, url: str) -> TransportError:
     if isinstance(reason, ssl.SSLError) and before_send:
         text = "the TLS handshake with %s failed (%s)" % (where, clean_line(str(reason), 120))
         return TransportError(text, retryable=False, delivered=False)
-    sure: List[Tuple[Any, str]] = [
-        (socket.gaierror, "the host name of %s could not be resolved"),
-        (ConnectionRefusedError, "the connection to %s was refused"),
-        ((socket.timeout, TimeoutError), "connecting to %s timed out" if before_send else ""),
-    ]
-    for kinds, text in sure:
-        if isinstance(reason, kinds) and text:
-            return TransportError(text % where, delivered=False)
+    if isinstance(reason, socket.gaierror):
+        return TransportError("the host name of %s could not be resolved" % where, delivered=False)
+    if isinstance(reason, ConnectionRefusedError):
+        return TransportError("the connection to %s was refused" % where, delivered=False)
     if isinstance(reason, (socket.timeout, TimeoutError)):
-        return TransportError("%s did not answer within the timeout" % where)
+        text = ("connecting to %s timed out" if before_send else "%s did not answer within the timeout") % where
+        return TransportError(text, delivered=False if before_send else None)
     if isinstance(reason, OSError) and getattr(reason, "errno", None) in (101, 113, 10051, 10065):
         return TransportError("the network to %s is unreachable" % where, delivered=False)
     detail = "the connection to %s failed (%s: %s)" % (where, type(reason).__name__, clean_line(str(reason), 120))
@@ -1141,7 +1119,7 @@ def request_headers(user_agent: str) -> Dict[str, str]:
 
 
 def post_once(
-    url: str, body: bytes, user_agent: str, key: str, timeout: float, opener: Callable[[Any, float], Any]
+    url: str, body: bytes, user_agent: str, key: str, timeout: float, opener: Callable[..., Any]
 ) -> HttpReply:
     """One POST that ends within `timeout` seconds in all: connecting, the headers and the body.
 
@@ -1159,15 +1137,14 @@ def post_once(
     def exchange() -> None:
         try:
             with open_any_status(opener, request, timeout) as response:
-                status, data, read = response_status(response), bytearray(), getattr(response, "read1", response.read)
+                status, data, read = response.getcode(), bytearray(), getattr(response, "read1", response.read)
                 while not given_up.is_set() and len(data) <= MAX_API_BODY:
                     chunk = read(65536)  # a little at a time: a dripping answer ends when this thread is given up
                     if not chunk:
                         break
                     data += chunk
-            outcome["reply"] = HttpReply(
-                status, {k.lower(): v for k, v in (response.headers or {}).items()}, bytes(data)
-            )
+            headers = {name.lower(): value for name, value in (response.headers or {}).items()}
+            outcome["reply"] = HttpReply(status, headers, bytes(data))
         except BaseException as exc:  # handed to the waiting thread
             outcome["error"] = exc
 
@@ -1270,9 +1247,8 @@ class Api:
         """One POST, logged with --verbose (method, path, status, time); the answer's JSON, or a TransportError."""
         started = self.rt.clock()
         try:
-            reply = post_once(
-                self.base_url + path, body, self.opts.user_agent, self.key, self.opts.timeout, self.rt.api_open
-            )
+            opts = self.opts
+            reply = post_once(self.base_url + path, body, opts.user_agent, self.key, opts.timeout, self.rt.api_open)
         except TransportError as failure:
             self.log("POST %s -> %s (%.2f s)" % (path, failure.message, self.rt.clock() - started))
             raise
@@ -1291,20 +1267,15 @@ class Api:
             )
             text = "%s, and asked to wait %s (Retry-After), longer than the %s left" % asked
             raise VeoError(
-                failure.code,
-                text,
-                status,
-                hint="run the same command again after that wait",
-                http_status=failure.http_status,
+                failure.code, text, status, [], "run the same command again after that wait", failure.http_status
             )
         wait = failure.retry_after if failure.retry_after is not None else backoff_delay(attempt, self.rt.jitter())
         return None if attempt >= self.opts.max_retries or (left is not None and wait > left) else wait
 
     def generate(self, shots: Sequence[Shot], resolution: str, guard: HeldInterrupts) -> Any:
         """POST generate: spends credits."""
-        return self.call(
-            GENERATE_PATH, {"shots": [shot.to_api() for shot in shots], "resolution": resolution}, None, guard
-        )
+        body = {"shots": [shot.to_api() for shot in shots], "resolution": resolution}
+        return self.call(GENERATE_PATH, body, None, guard)
 
     def check_status(self, tasks: Sequence[Task], resolution: str, deadline: Optional[float]) -> Any:
         """POST check-status for every task at once (one batched request)."""
@@ -1312,23 +1283,17 @@ class Api:
         return self.call(CHECK_STATUS_PATH, {"taskIds": task_ids, "resolution": resolution}, deadline)
 
 
-def outcome_unknown(
-    why: str, code: str = "", http_status: Optional[int] = None, exit_status: int = EXIT_FAILURE
-) -> VeoError:
+def outcome_unknown(why: str, code: str = "", http_status: Optional[int] = None, exit_status: int = 7) -> VeoError:
     """The generate request may have reached the service: say so, and resend nothing."""
     details: List[Any] = [why] + ([{"errorCode": code}] if code not in ("", "NETWORK_ERROR", "BAD_RESPONSE") else [])
-    text = (
-        "the submit may have reached the service (%s); the job may exist and credits may be spent, so it was not resent"
-    )
+    text = "the submit may have reached the service (%s); the job may exist and credits may be spent: not resent"
     return VeoError("SUBMIT_OUTCOME_UNKNOWN", text % why, exit_status, details, PAY_TWICE_HINT, http_status)
 
 
 def stopped_before_resending(failure: TransportError) -> VeoError:
     """Ctrl-C between tries of a submit: every try was surely not taken, so nothing was spent."""
     text = "interrupted before the submit was sent again (%s); it was not taken, so nothing was spent" % failure.message
-    return VeoError(
-        failure.code, text, EXIT_INTERRUPTED, hint="run it again when you want the job", http_status=failure.http_status
-    )
+    return VeoError(failure.code, text, EXIT_INTERRUPTED, [], "run it again when you want the job", failure.http_status)
 
 
 # ---- The job record ----
@@ -1338,12 +1303,8 @@ RECORD_VERSION = 2
 TASK_FIELDS: Fields = [("shotId", "shot_id", str), ("taskId", "task_id", str), ("status", "status", str)]
 TASK_FIELDS += [("rawStatus", "raw_status", str), ("error", "error", str), ("finishedAt", "finished_at", str)]
 TASK_FIELDS += [("elapsedSeconds", "elapsed_seconds", float)]
-VIDEO_FIELDS: Fields = [
-    ("videoUrl", "url", str),
-    ("file", "file", str),
-    ("size", "size", int),
-    ("sha256", "sha256", str),
-]
+VIDEO_FIELDS: Fields = [("videoUrl", "url", str), ("file", "file", str), ("size", "size", int)]
+VIDEO_FIELDS += [("sha256", "sha256", str)]
 
 
 def new_job_id(now: float) -> str:
@@ -1648,18 +1609,7 @@ def copy_body(response: Any, part: PartialFile, cancelled: Callable[[], bool]) -
         chunks.put(None)
         writer.join()
     if failures:
-        raise VeoError(
-            "DOWNLOAD_FAILED", "the video could not be written to disk (%s)" % (failures[0].strerror or failures[0])
-        )
-
-
-def parse_content_range(value: Optional[str]) -> Optional[Tuple[int, Optional[int]]]:
-    """(start, total) from 'bytes START-END/TOTAL', or None."""
-    try:
-        span, _, total = value[6:].partition("/") if value and value.startswith("bytes ") else ("x", "", "")
-        return int(span.split("-", 1)[0]), (int(total) if total.strip() not in ("", "*") else None)
-    except ValueError:
-        return None
+        raise VeoError("DOWNLOAD_FAILED", "the video could not be written to disk (%s)" % failures[0].strerror)
 
 
 @dataclass
@@ -1701,6 +1651,7 @@ class Fetcher:
 
     def fetch_once(self, url: str, part: PartialFile) -> Tuple[str, str]:
         """One GET (ranged when resuming): ("done" | "retry" | "fatal" | "stopped", what went wrong)."""
+        import re
         import urllib.request
 
         request = urllib.request.Request(url, headers={"User-Agent": self.user_agent, "Accept": "*/*"})
@@ -1711,7 +1662,7 @@ class Fetcher:
         started = time.monotonic()
         try:
             with open_any_status(self.opener, request, self.timeout) as response:
-                status, headers = response_status(response), response.headers
+                status, headers = response.getcode(), response.headers
                 self.log("GET %s -> %d (%.2f s)" % (url_without_query(url), status, time.monotonic() - started))
                 length_text = (headers.get("Content-Length") or "").strip()
                 length = int(length_text) if length_text.isdigit() else None
@@ -1725,7 +1676,15 @@ class Fetcher:
                     return ("fatal" if fatal else "retry"), "the video link answered HTTP %d" % status
                 if kind.startswith(("text/", "application/json", "application/xml")):
                     return "fatal", "the video link answered with %s, not a video" % clean_line(kind.split(";")[0], 40)
-                span = parse_content_range(headers.get("Content-Range")) if status == 206 else (0, length)
+                resumed = (
+                    re.match(r"bytes (\d+)-\d*/(\d+|\*)", headers.get("Content-Range") or "") if status == 206 else None
+                )
+                span = (
+                    (int(resumed.group(1)), int(resumed.group(2)) if resumed.group(2) != "*" else None)
+                    if resumed
+                    else None
+                )
+                span = span if status == 206 else (0, length)
                 if span is None or span[0] != part.have:
                     part.restart()
                     if status == 206:
@@ -1765,9 +1724,7 @@ def prepare_download_dir(folder: str) -> str:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
-        raise usage_error(
-            "videos cannot be saved in %s (%s)" % (folder, exc.strerror or exc), "name a folder you can write to"
-        )
+        raise usage_error("videos cannot be saved in %s (%s)" % (folder, exc.strerror or exc), "name another folder")
     return folder
 
 
@@ -2045,12 +2002,8 @@ def read_shots_source(args: argparse.Namespace, rt: Runtime) -> Any:
     if args.prompt is None and given:
         raise usage_error("%s only goes with --prompt" % ", ".join(given), hint)
     if args.prompt is not None:
-        shot = {
-            "id": args.shot_id or "shot-1",
-            "prompt": args.prompt,
-            "generationType": args.generation_type or "TEXT_2_VIDEO",
-        }
-        shot["aspectRatio"] = args.aspect_ratio or "16:9"
+        shot = {"id": args.shot_id or "shot-1", "prompt": args.prompt, "aspectRatio": args.aspect_ratio or "16:9"}
+        shot["generationType"] = args.generation_type or "TEXT_2_VIDEO"
         return [dict(shot, imageUrls=args.image_url) if args.image_url else shot]
     if args.shots_json is not None:
         return load_user_json(args.shots_json, "--shots-json", hint)
@@ -2081,12 +2034,7 @@ def cmd_submit(args: argparse.Namespace, session: Session) -> int:
         text = "the job would cost %d credits, over --max-credits %d" % (cost["credits"], args.max_credits)
         raise usage_error(text, "use fewer shots or 720p, or raise --max-credits; nothing was sent")
     base_url = api_origin(args.base_url, rt)
-    summary = "%d shot(s) at %s, %d s of video, %d credits" % (
-        cost["shots"],
-        args.resolution,
-        cost["seconds"],
-        cost["credits"],
-    )
+    summary = "%d shot(s) at %s, %d s of video, %d credits" % (count, args.resolution, cost["seconds"], cost["credits"])
     body = {"shots": [shot.to_api() for shot in shots], "resolution": args.resolution}
     if args.dry_run:
         headers = dict(request_headers(opts.user_agent), Authorization="Bearer ***")
@@ -2097,7 +2045,7 @@ def cmd_submit(args: argparse.Namespace, session: Session) -> int:
         return EXIT_OK
     api = Api(base_url, find_api_key(args.api_key, rt, reporter.warn), opts, rt, reporter.http, reporter.warn)
     job = Job(
-        new_job_id(rt.wall()), base_url, args.resolution, utc_iso(rt.wall()), shots=body["shots"], status="submitting"
+        new_job_id(rt.wall()), base_url, args.resolution, utc_iso(rt.wall()), [], body["shots"], status="submitting"
     )
     job.job_file = os.path.abspath(args.job_file or os.path.join(jobs_dir(rt), job.job_id + ".json"))
     if args.job_file and os.path.lexists(job.job_file):
@@ -2118,9 +2066,8 @@ def cmd_submit(args: argparse.Namespace, session: Session) -> int:
             try:
                 session.save(job)
                 tasks = [{"shotId": t.shot_id, "taskId": t.task_id} for t in job.tasks]
-                session.output.stage(
-                    "submitted", {"jobId": job.job_id, "jobFile": job.job_file, "shots": tasks, "response": answer}
-                )
+                stage = {"jobId": job.job_id, "jobFile": job.job_file, "shots": tasks, "response": answer}
+                session.output.stage("submitted", stage)
                 pairs = ", ".join("%s=%s" % (t.shot_id, t.task_id) for t in job.tasks)
                 reporter.info(
                     "submitted job %s: %s" % (job.job_id, summary), "tasks: " + pairs, "job record: " + job.job_file
@@ -2145,12 +2092,10 @@ def send_submit(job: Job, shots: Sequence[Shot], api: Api, guard: HeldInterrupts
             reason = error_text_of(answer) or "the service refused the job as a whole"
             hint = "check the prompts and image URLs; failed jobs are refunded"
             raise VeoError(
-                "GENERATION_FAILED", "the job failed at once: %s" % reason, EXIT_GENERATION_FAILED, [answer], hint
+                "GENERATION_FAILED", "the job failed at once: " + reason, EXIT_GENERATION_FAILED, [answer], hint
             )
         if not job.tasks:
-            raise outcome_unknown(
-                "the service took the submit, but its answer names no task ID: %s" % short_repr(answer, 200)
-            )
+            raise outcome_unknown("the service took the submit, but names no task in: %s" % short_repr(answer, 200))
     except VeoError as err:
         if err.code == "SUBMIT_OUTCOME_UNKNOWN":
             job.status, job.error = "unknown", err.message
@@ -2174,9 +2119,7 @@ def newest_record(rt: Runtime) -> str:
     """The newest job record's path, for --last; a newest record that cannot be read is said, not skipped."""
     records = list_records(rt)
     if not records:
-        raise usage_error(
-            "there is no saved job in %s" % jobs_dir(rt), "submit a job first, or use status --task-ids-json"
-        )
+        raise usage_error("there is no saved job in %s" % jobs_dir(rt), "submit a job first, or use --task-ids-json")
     if records[0][1] is None:
         text = "the newest job record %s cannot be read, so --last does not know the newest job" % records[0][0]
         raise usage_error(text, "name a job with --job (status --list shows them), or move that file away")
@@ -2294,7 +2237,7 @@ def finish_job(
         reporter.info("follow it with: %s" % session.resume_command(job))
     session.output.final(result, job_table(job, result["status"], elapsed))
     if timed_out or failure is not None:
-        return EXIT_TIMEOUT if timed_out else failure.exit_status  # type: ignore[union-attr]
+        return failure.exit_status if failure is not None and not timed_out else EXIT_TIMEOUT
     return EXIT_GENERATION_FAILED if result["status"] in ("failed", "partial") else EXIT_OK
 
 
@@ -2404,16 +2347,13 @@ class Parser(argparse.ArgumentParser):
 
 def terminal_columns() -> int:
     """The width for --help: $COLUMNS, else the terminal's, else 80 (what argparse finds, without importing shutil)."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns):
+        return int(columns)
     try:
-        columns = int(os.environ.get("COLUMNS", ""))
-    except ValueError:
-        columns = 0
-    if columns <= 0 and sys.__stdout__ is not None:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return columns if columns > 0 else 80
+        return os.get_terminal_size(sys.__stdout__.fileno() if sys.__stdout__ else -1).columns
+    except (AttributeError, ValueError, OSError):  # no terminal, or a stream without a descriptor
+        return 80
 
 
 def build_parser(prog: str = SKILL_NAME) -> Parser:
@@ -2490,10 +2430,11 @@ def build_parser(prog: str = SKILL_NAME) -> Parser:
 
 def options_from(args: argparse.Namespace, rt: Runtime) -> Options:
     """The run's Options from its parsed command line: defaults filled in, text checked, the download folder ready."""
-    for flag, problem in (
-        ("--prompt", unsendable_text(getattr(args, "prompt", None) or "")),
-        ("--user-agent", header_problem(args.user_agent or "")),
-    ):
+    prompt_problem, agent_problem = (
+        unsendable_text(getattr(args, "prompt", None) or ""),
+        header_problem(args.user_agent or ""),
+    )
+    for flag, problem in (("--prompt", prompt_problem), ("--user-agent", agent_problem)):
         if problem:
             raise usage_error("%s %s" % (flag, problem), "give it as plain text; nothing was sent")
     dry_run = args.command == "submit" and args.dry_run

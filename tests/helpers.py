@@ -58,6 +58,9 @@ class FakeResponse(io.BytesIO):
         self.code = status
         self.headers = headers_of(headers)
 
+    def getcode(self) -> int:
+        return self.status
+
 
 Answer = Union[Tuple[int, Any], Tuple[int, Any, Dict[str, str]], BaseException]
 
