@@ -194,9 +194,6 @@ class Options:
     """How a run behaves, worked out from the command line at the edge; the core never reads argparse."""
 
     follow: bool = False
-    json_only: bool = False
-    quiet: bool = False
-    verbose: bool = False
     download: Optional[str] = None  # an absolute folder
     poll_interval: float = DEFAULT_POLL_INTERVAL
     max_wait: Optional[float] = None  # None: 1800 s, or 300 s a shot
@@ -959,16 +956,14 @@ def read_openclaw_key(environ: Mapping[str, str], home: str, warn: Callable[[str
     except FileNotFoundError:
         return None, path
     except (OSError, ValueError, VeoError) as exc:  # UnicodeDecodeError is a ValueError
-        reason = getattr(exc, "strerror", None) or (
-            "not UTF-8" if isinstance(exc, ValueError) else "not readable JSON5"
-        )
+        reason = getattr(exc, "strerror", None) or ("not UTF-8" if isinstance(exc, ValueError) else "not JSON5")
         warn("the OpenClaw config %s was skipped (%s)" % (path, reason))
         return None, path
-    for part in ("skills", "entries", SKILL_NAME):
-        entry = entry.get(part) if isinstance(entry, dict) else None
-    env = entry.get("env") if isinstance(entry, dict) else None
-    from_env = env.get(ENV_API_KEY) if isinstance(env, dict) else None
-    return from_env if isinstance(from_env, str) and from_env.strip() else (entry or {}).get("apiKey"), path
+    for part in ("skills", "entries", SKILL_NAME, "env"):
+        entry, parent = (entry.get(part) if isinstance(entry, dict) else None), entry
+    from_env = entry.get(ENV_API_KEY) if isinstance(entry, dict) else None
+    from_key = parent.get("apiKey") if isinstance(parent, dict) else None
+    return from_env if isinstance(from_env, str) and from_env.strip() else from_key, path
 
 
 def find_api_key(flag_key: Optional[str], rt: Runtime, warn: Callable[[str], None]) -> str:
@@ -1339,7 +1334,9 @@ def job_from_record(data: Any, path: str) -> Job:
         return {attr: typed(entry, key, kind) for key, attr, kind in table if typed(entry, key, kind) is not None}
 
     data = data if isinstance(data, dict) else {}
-    entries = [entry for entry in data.get("tasks") or [] if isinstance(entry, dict)]
+    entries = (
+        [entry for entry in data["tasks"] if isinstance(entry, dict)] if isinstance(data.get("tasks"), list) else []
+    )
     tasks = [dict(fields(entry, TASK_FIELDS), video=Video(**fields(entry, VIDEO_FIELDS))) for entry in entries]
     job = fields(data, [("jobId", "job_id", str), ("baseUrl", "base_url", str), ("submittedAt", "submitted_at", str)])
     if len(job) < 3 or not isinstance(data.get("tasks"), list) or len(tasks) != len(data["tasks"]):
@@ -1972,11 +1969,9 @@ class Session:
     def resume_command(self, job: Job) -> str:
         """The command that finishes this job from where it stands, with this run's own flags, quoted for the shell."""
         ref = job.job_id if os.path.dirname(job.job_file) == jobs_dir(self.rt) else job.job_file
-        words = (
-            ["status", "--job", ref] if job.job_file else ["status", "--resolution", job.resolution, "--task-ids-json"]
-        )
-        words += [] if job.job_file else [json.dumps([{"shotId": t.shot_id, "taskId": t.task_id} for t in job.tasks])]
-        words = self.rt.program + words + ["--follow"] + self.opts.resume_flags
+        tasks = json.dumps([{"shotId": t.shot_id, "taskId": t.task_id} for t in job.tasks])
+        which = ["--job", ref] if job.job_file else ["--resolution", job.resolution, "--task-ids-json", tasks]
+        words = self.rt.program + ["status", *which, "--follow", *self.opts.resume_flags]
         if os.name == "nt":
             import subprocess
 
@@ -2441,7 +2436,7 @@ def options_from(args: argparse.Namespace, rt: Runtime) -> Options:
     if args.command == "submit" and args.download is not None and not args.follow and not dry_run:
         text = "--download on submit needs --follow (videos exist only once the shots complete)"
         raise usage_error(text, "add --follow, or save them later with: status --job <jobId> --download DIR")
-    opts = Options(args.follow, args.json_only, args.quiet, args.verbose)
+    opts = Options(args.follow)
     flags = opts.resume_flags
     if args.download is not None:
         opts.download = os.path.abspath(args.download) if dry_run else prepare_download_dir(args.download)

@@ -102,6 +102,8 @@ class KeyOrder(MachineTest):
             "wrong types": '{"skills": {"entries": {"veo-3-1": {"apiKey": 5, "env": []}}}}',
             "list": "[1, 2]",
             "bare keys": '{skills: {entries: {"veo-3-1": {apiKey: "k"}}}}',
+            "an array for the skill": '{"skills": {"entries": {"veo-3-1": [1, "k"]}}}',
+            "text for env": '{"skills": {"entries": {"veo-3-1": {"env": "NANOPHOTO_API_KEY=k"}}}}',
         }
         for name, text in bad.items():
             with self.subTest(name=name):
@@ -111,7 +113,7 @@ class KeyOrder(MachineTest):
                 with open(path, "wb") as handle:
                     handle.write(text.encode("utf-8", "surrogateescape"))
                 self.assertEqual(self.submit(machine), 3)
-                if name not in ("wrong types", "list"):
+                if name not in ("wrong types", "list", "an array for the skill", "text for env"):
                     self.assertIn("warning: the OpenClaw config %s" % path, machine.err())
                 self.assertEqual(machine.document()["error"]["code"], "MISSING_API_KEY")
 

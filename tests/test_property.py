@@ -111,6 +111,41 @@ class RandomInput(MachineTest):
                 status = machine.run("submit", "--shots-file", path, "--json-only")
                 self.check(machine, status, data, input_was_bad=status != 0)
 
+    def test_random_openclaw_configs_and_job_records(self) -> None:
+        rng = random.Random(SEED + 5)
+        config = os.path.join(self.shared.home, "openclaw.json")
+        record = os.path.join(self.shared.home, "record.json")
+        skill = lambda value: {"skills": {"entries": {"veo-3-1": value}}}  # noqa: E731
+        for _ in range(150):
+            value = rng.choice(
+                [
+                    random_json(rng),
+                    skill(random_json(rng)),
+                    skill({"env": random_json(rng)}),
+                    skill({"apiKey": random_json(rng)}),
+                ]
+            )
+            with open(config, "w") as handle:
+                handle.write(as_text(value) if rng.random() < 0.9 else as_text(value)[:-1] + ", // a comment\n")
+            machine = self.shared.again(generated("t1"))
+            machine.environ.update(NANOPHOTO_API_KEY="", OPENCLAW_CONFIG_PATH=config)
+            status = machine.run("submit", "--prompt", "a fox", "--json-only")
+            self.check(machine, status, value, input_was_bad=False)
+            self.assertIn(status, (0, 3), value)
+            job = {
+                "jobId": "j",
+                "baseUrl": "https://nanophoto.ai",
+                "submittedAt": "2026-01-01T00:00:00Z",
+                "tasks": [{"shotId": "s", "taskId": "t"}],
+            }
+            job[rng.choice(list(job) + ["status", "resolution", "shots", "file", "sha256"])] = random_json(rng)
+            with open(record, "w") as handle:
+                handle.write(as_text(job))
+            machine = self.shared.again((200, {"status": "processing"}))
+            machine.environ.update(NANOPHOTO_API_KEY="sk-test-1234567890")
+            status = machine.run("status", "--job", record, "--json-only")
+            self.check(machine, status, job, input_was_bad=False)
+
     def random_answer(self, rng: random.Random, real: Callable[[], Any]) -> Any:
         """An answer: the real one bent, or any JSON, or junk bytes; with any status."""
         status = rng.choice([200, 200, 200, 201, 204, 301, 400, 401, 402, 404, 408, 429, 500, 502, 503])
