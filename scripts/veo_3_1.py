@@ -1971,7 +1971,7 @@ class Session:
         ref = job.job_id if os.path.dirname(job.job_file) == jobs_dir(self.rt) else job.job_file
         tasks = json.dumps([{"shotId": t.shot_id, "taskId": t.task_id} for t in job.tasks])
         which = ["--job", ref] if job.job_file else ["--resolution", job.resolution, "--task-ids-json", tasks]
-        words = self.rt.program + ["status", *which, "--follow", *self.opts.resume_flags]
+        words = [*self.rt.program, "status", *which, "--follow", *self.opts.resume_flags]
         if os.name == "nt":
             import subprocess
 

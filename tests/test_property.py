@@ -138,7 +138,7 @@ class RandomInput(MachineTest):
                 "submittedAt": "2026-01-01T00:00:00Z",
                 "tasks": [{"shotId": "s", "taskId": "t"}],
             }
-            job[rng.choice(list(job) + ["status", "resolution", "shots", "file", "sha256"])] = random_json(rng)
+            job[rng.choice([*list(job), "status", "resolution", "shots", "file", "sha256"])] = random_json(rng)
             with open(record, "w") as handle:
                 handle.write(as_text(job))
             machine = self.shared.again((200, {"status": "processing"}))
