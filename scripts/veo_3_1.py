@@ -7,10 +7,8 @@ Usage:
     veo_3_1.py status --job <jobId> --follow --download videos/
     veo_3_1.py status --last | --list | --task-ids-json '[{"shotId": "shot-1", "taskId": "..."}]'
 
-stdout carries only JSON: one object per line, each with a "stage", or a single document with
---json-only (alias --json); a table instead when stdout is a terminal. stderr carries people's
-text, and a line MEDIA:<absolute path> for each saved video. What the program promises is in
-README.md and references/. Standard library only; CPython 3.8 to 3.13.
+stdout carries JSON only (NDJSON stages, or one document with --json-only); stderr, people's text and
+MEDIA:<path> lines. The promises are in README.md and references/. Standard library, CPython 3.8-3.13.
 
 Exit status:
   0    done: submitted; status read; with --follow every shot completed (and saved)
@@ -183,10 +181,6 @@ class Job:
     combined: Video = field(default_factory=Video)
     error: Optional[str] = None  # why the submit's outcome is unknown, or why shots have no task
     last_response: Any = None
-
-    def videos(self) -> List[Tuple[str, Video, Optional[Task]]]:
-        """Each video with the name its file starts from, and its shot: the shots', then the combined one."""
-        return [(task.shot_id, task.video, task) for task in self.tasks] + [(self.job_id, self.combined, None)]
 
 
 @dataclass
@@ -735,11 +729,6 @@ def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
     return max(0.0, seconds) if seconds - seconds == 0 else None
 
 
-def backoff_delay(attempt: int, jitter: float) -> float:
-    """Back-off before retry number `attempt` (0-based): min(0.5 * 2^n, 8) times 0.75-1.0."""
-    return float(min(0.5 * 2 ** min(attempt, 10), 8.0) * (0.75 + 0.25 * jitter))
-
-
 def clean_excerpt(body: bytes, limit: int = 160) -> str:
     """A short readable excerpt of a body that is not JSON (an HTML page, say), the key hidden first."""
     import re
@@ -787,16 +776,6 @@ def format_duration(seconds: Optional[float]) -> str:
 def utc_iso(timestamp: float) -> str:
     """A Unix time as 2026-11-24T10:00:00Z."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
-
-
-def iso_to_timestamp(text: Any) -> Optional[float]:
-    """Our own 2026-11-24T10:00:00Z back to a Unix time, or None."""
-    import calendar
-
-    try:
-        return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")))
-    except (TypeError, ValueError):
-        return None
 
 
 # ---- Pure logic: names on disk ----
@@ -968,8 +947,7 @@ def read_openclaw_key(environ: Mapping[str, str], home: str, warn: Callable[[str
 
 def find_api_key(flag_key: Optional[str], rt: Runtime, warn: Callable[[str], None]) -> str:
     """The API key: --api-key, then the environment, then OpenClaw's config; checked, and hidden from all output."""
-    key: Any = None
-    path = ""
+    key, path = None, ""
     if flag_key is not None and flag_key.strip():
         warn("--api-key is visible to other users of this machine (in the process list); prefer $%s" % ENV_API_KEY)
         key, source = flag_key, "--api-key"
@@ -990,7 +968,7 @@ def find_api_key(flag_key: Optional[str], rt: Runtime, warn: Callable[[str], Non
         text = "the API key from %s contains spaces, line breaks or other characters a key cannot have" % source
         raise VeoError("MISSING_API_KEY", text, EXIT_AUTH, hint="give the key alone, on one line; it was not used")
     keep_secret(key)
-    return str(key)
+    return key
 
 
 def jobs_dir(rt: Runtime) -> str:
@@ -1156,9 +1134,7 @@ def post_once(
         raise network_failure(outcome["error"], url) if isinstance(outcome["error"], Exception) else outcome["error"]
     reply: HttpReply = outcome["reply"]
     if len(reply.body) > MAX_API_BODY:
-        raise TransportError(
-            "the answer from %s is over %d bytes" % (where, MAX_API_BODY), "BAD_RESPONSE", reply.status
-        )
+        raise TransportError("the answer from %s is over %d bytes" % (where, MAX_API_BODY), "BAD_RESPONSE")
     return reply
 
 
@@ -1204,9 +1180,7 @@ class Api:
     log: Callable[[str], None]  # --verbose: one line per exchange
     note: Callable[[str], None]  # a retry, for people
 
-    def call(
-        self, path: str, payload: Dict[str, Any], deadline: Optional[float], guard: Optional[HeldInterrupts] = None
-    ) -> Any:
+    def call(self, path: str, payload: Dict[str, Any], deadline: Optional[float], guard: Any = None) -> Any:
         """POST with retries. generate (it has a `guard`) is resent only when surely not taken, and a Ctrl-C held
         meanwhile stops before the next try. While following (a `deadline`), a round that fails after its
         retries returns None: it costs only time.
@@ -1257,14 +1231,12 @@ class Api:
         if failure.retry_after is not None and failure.retry_after > limit:
             asked = (failure.message, format_duration(failure.retry_after), format_duration(limit))
             # Following, the deadline would pass: resume later (6); a one-off call is rate-limited (5) or failed (7).
-            status = (
-                EXIT_TIMEOUT if left is not None else EXIT_RATE_LIMITED if failure.http_status == 429 else EXIT_FAILURE
-            )
+            verdict = EXIT_RATE_LIMITED if failure.http_status == 429 else EXIT_FAILURE
             text = "%s, and asked to wait %s (Retry-After), longer than the %s left" % asked
-            raise VeoError(
-                failure.code, text, status, [], "run the same command again after that wait", failure.http_status
-            )
-        wait = failure.retry_after if failure.retry_after is not None else backoff_delay(attempt, self.rt.jitter())
+            hint = "run the same command again after that wait"
+            raise VeoError(failure.code, text, verdict if left is None else EXIT_TIMEOUT, [], hint, failure.http_status)
+        backoff = min(0.5 * 2 ** min(attempt, 10), 8.0) * (0.75 + 0.25 * self.rt.jitter())  # the spec's back-off
+        wait = failure.retry_after if failure.retry_after is not None else backoff
         return None if attempt >= self.opts.max_retries or (left is not None and wait > left) else wait
 
     def generate(self, shots: Sequence[Shot], resolution: str, guard: HeldInterrupts) -> Any:
@@ -1403,9 +1375,8 @@ def list_records(rt: Runtime) -> List[Tuple[str, Optional[Dict[str, Any]], str]]
             data = read_record(path)
         except (OSError, ValueError):
             data = None
-        data = (
-            data if isinstance(data, dict) and typed(data, "jobId", str) and typed(data, "submittedAt", str) else None
-        )
+        usable = isinstance(data, dict) and typed(data, "jobId", str) and typed(data, "submittedAt", str)
+        data = data if usable else None
         try:  # an unreadable record sorts by its file's time: the newest is said to be unreadable, not skipped
             found.append((path, data, data["submittedAt"] if data else utc_iso(os.path.getmtime(path))))
         except OSError:
@@ -1547,27 +1518,25 @@ def place_file(first: str, stem: str, extension: str, handle: IO[bytes]) -> str:
 
 
 class PartialFile:
-    """The part file a video grows in, with its running SHA-256; what a killed run left is counted in."""
+    """The part file a video grows in, with its running SHA-256; what a stopped run left is counted in."""
 
     def __init__(self, handle: IO[bytes]) -> None:
         """Take up the open part file, hashing the bytes already in it."""
-        import hashlib
-
-        self.handle, self.digest = handle, hashlib.sha256()
-        handle.seek(0)
-        for block in iter(lambda: handle.read(DOWNLOAD_CHUNK), b""):
-            self.digest.update(block)
-        self.have = handle.tell()
+        self.handle = handle
         self.expected: Optional[int] = None
         self.validator: Optional[str] = None  # ETag or Last-Modified, for If-Range
+        self.restart(keep=True)
 
-    def restart(self) -> None:
-        """Throw away what was written."""
+    def restart(self, keep: bool = False) -> None:
+        """Throw away what was written (with `keep`, count it in instead)."""
         import hashlib
 
         self.handle.seek(0)
-        self.handle.truncate()
+        self.handle.truncate() if not keep else None
         self.digest, self.have, self.validator = hashlib.sha256(), 0, None
+        for block in iter(lambda: self.handle.read(DOWNLOAD_CHUNK), b""):
+            self.digest.update(block)
+            self.have += len(block)
 
     def write(self, chunk: bytes) -> None:
         """Append a chunk, counting and hashing it."""
@@ -1752,7 +1721,8 @@ class Downloader:
         import threading
 
         ended = job_status(self.job.tasks) in ("completed", "partial")
-        for name, video, task in self.job.videos():
+        videos = [(task.shot_id, task.video, task) for task in self.job.tasks]  # the shots', then the combined one
+        for name, video, task in [*videos, (self.job.job_id, self.job.combined, None)]:
             if (task.status != "completed" if task else not (ended and video.url)) or id(video) in self.started:
                 continue
             self.started.add(id(video))
@@ -2163,7 +2133,12 @@ def cmd_status(args: argparse.Namespace, session: Session) -> int:
 def run_job(job: Job, api: Api, session: Session, *, check_now: bool, before: Callable[[], None] = lambda: None) -> int:
     """Check once or follow to the end; save the videos; print the result. Ctrl-C and errors keep the job."""
     opts, rt, reporter = session.opts, session.rt, session.reporter
-    started = iso_to_timestamp(job.submitted_at) or rt.wall()
+    import calendar
+
+    try:  # when the job was submitted: its times count from there
+        started = float(calendar.timegm(time.strptime(job.submitted_at, "%Y-%m-%dT%H:%M:%SZ")))
+    except ValueError:
+        started = rt.wall()
     deadline = rt.clock() + (opts.max_wait if opts.max_wait is not None else default_max_wait(len(job.tasks)))
     downloader = Downloader(opts.download, job, session) if opts.download else None
     timed_out, failure = "", None
