@@ -200,7 +200,7 @@ class Options:
 
 # ---- Pure logic: JSON and text in and out ----
 
-_SECRETS: List[str] = []  # every form the API key takes in text, longest first
+_SECRETS: List[str] = []  # every form of every key this process has used, longest first
 
 
 def keep_secret(key: str) -> None:
@@ -208,6 +208,7 @@ def keep_secret(key: str) -> None:
     from urllib.parse import quote
 
     forms = {key, json.dumps(key)[1:-1], quote(key, safe=""), repr(key)[1:-1]}
+    forms |= set(_SECRETS)  # a key once used stays hidden: runs in one process (tests) never unhide one another's
     _SECRETS[:] = sorted((form for form in forms if len(form) >= MIN_SECRET_LENGTH), key=len, reverse=True)
 
 
@@ -653,7 +654,7 @@ def update_task(task: Task, entry: Mapping[str, Any], now_iso: str, elapsed: flo
     if task.finished and kind == "processing":
         return False
     task.status = kind
-    task.raw_status = clean_line(word.strip().lower(), 40) if isinstance(word, str) else ""
+    task.raw_status = clean_line(word.strip(), 40).lower() if isinstance(word, str) else ""  # hide the key, then lower
     task.video.url = video_url_of(entry) or task.video.url
     if kind == "failed":
         task.error = error_text_of(entry) or task.error or "the service reported the shot as failed"
@@ -740,8 +741,8 @@ def clean_excerpt(body: bytes, limit: int = 160) -> str:
 
 
 def url_without_query(url: str) -> str:
-    """A URL with its query and fragment dropped (presigned links are secrets)."""
-    return url.split("?", 1)[0].split("#", 1)[0]
+    """A URL with its query and fragment dropped (presigned links are secrets), the key hidden before the cut."""
+    return redact(url).split("?", 1)[0].split("#", 1)[0]
 
 
 def video_link_problem(url: Optional[str]) -> Optional[str]:
@@ -821,21 +822,6 @@ def part_name(path: str) -> str:
     return os.path.join(folder, "." + name + ".part")
 
 
-# ---- Pure logic: the OpenClaw config ----
-
-
-def key_from_openclaw_config(config: Any) -> Any:
-    """The value at skills.entries.veo-3-1.env.NANOPHOTO_API_KEY, else at ...apiKey (None when neither is set)."""
-    entry: Any = config
-    for part in ("skills", "entries", SKILL_NAME):
-        entry = entry.get(part) if isinstance(entry, dict) else None
-    if not isinstance(entry, dict):
-        return None
-    env = entry.get("env")
-    from_env = env.get(ENV_API_KEY) if isinstance(env, dict) else None
-    return from_env if isinstance(from_env, str) and from_env.strip() else entry.get("apiKey")
-
-
 # ---- The machine: collaborators, the key, where state lives ----
 
 
@@ -891,9 +877,11 @@ class HeldInterrupts:
         import signal
 
         for signum in (signal.SIGINT, signal.SIGTERM):
-            handler = signal.getsignal(signum)
-            if handler is not signal.SIG_IGN:  # an ignored signal stays ignored
-                self.previous[signum] = signal.signal(signum, self.hold) or signal.SIG_DFL
+            try:  # an ignored signal stays ignored; outside the main thread there is nothing to hold
+                if signal.getsignal(signum) is not signal.SIG_IGN:
+                    self.previous[signum] = signal.signal(signum, self.hold) or signal.SIG_DFL
+            except ValueError:
+                pass
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -1642,15 +1630,9 @@ class Fetcher:
                     return ("fatal" if fatal else "retry"), "the video link answered HTTP %d" % status
                 if kind.startswith(("text/", "application/json", "application/xml")):
                     return "fatal", "the video link answered with %s, not a video" % clean_line(kind.split(";")[0], 40)
-                resumed = (
-                    re.match(r"bytes (\d+)-\d*/(\d+|\*)", headers.get("Content-Range") or "") if status == 206 else None
-                )
-                span = (
-                    (int(resumed.group(1)), int(resumed.group(2)) if resumed.group(2) != "*" else None)
-                    if resumed
-                    else None
-                )
-                span = span if status == 206 else (0, length)
+                resumed = re.match(r"bytes (\d+)-\d*/(\d+|\*)", headers.get("Content-Range") or "")  # 206 only
+                total = resumed and (int(resumed.group(2)) if resumed.group(2) != "*" else None)
+                span = (0, length) if status != 206 else (int(resumed.group(1)), total) if resumed else None
                 if span is None or span[0] != part.have:
                     part.restart()
                     if status == 206:
@@ -1712,9 +1694,8 @@ class Downloader:
         self.workers: List[threading.Thread] = []
         self.started: Set[int] = set()
         self.failed: List[str] = []
-        self.fetcher = Fetcher(
-            session.rt.download_open, opts.timeout, opts.user_agent, self.stop.is_set, session.reporter.http
-        )
+        rt, log = session.rt, session.reporter.http
+        self.fetcher = Fetcher(rt.download_open, opts.timeout, opts.user_agent, self.stop.is_set, log, rt.sleep)
 
     def start_ready(self) -> None:
         """Start saving each video that can be saved now and was not started: completed shots, then the combined one."""
@@ -1738,11 +1719,15 @@ class Downloader:
                 video.file = path
                 self.session.save(self.job)
 
-            path, handle = claim_file(self.folder, stem, extension, video.file, record)
-            if handle is None:  # a stopped run had given it this name
-                self.done.put((name, video, SavedVideo(path, os.path.getsize(path), file_sha256(path))))
-            else:
-                self.todo.put((name, video, path, handle, stem, extension))
+            try:
+                path, handle = claim_file(self.folder, stem, extension, video.file, record)
+                if handle is None:  # a stopped run had given it this name
+                    self.done.put((name, video, SavedVideo(path, os.path.getsize(path), file_sha256(path))))
+                else:
+                    self.todo.put((name, video, path, handle, stem, extension))
+            except OSError as exc:  # the folder became unwritable or full meanwhile
+                handle = None
+                self.done.put((name, video, "no file could be made in %s (%s)" % (self.folder, exc.strerror or exc)))
             if handle is not None and len(self.workers) < min(self.session.opts.download_workers, self.pending):
                 self.workers.append(threading.Thread(target=self.work, name="veo-download", daemon=True))
                 self.workers[-1].start()
@@ -1852,7 +1837,9 @@ class Reporter:
             return
         width = min(max(len(task.shot_id) for task in job.tasks), 24)
         done = sum(task.status == "completed" for task in job.tasks)
-        lines = ["job %s  %d/%d done  %s elapsed" % (job.job_id, done, len(job.tasks), format_duration(elapsed))]
+        lines = [
+            "job %s  %d/%d done  %s elapsed" % (clean_line(job.job_id), done, len(job.tasks), format_duration(elapsed))
+        ]
         for task, took in zip(job.tasks, times):
             state = display_state(task)
             shown = "\x1b[%sm%s\x1b[0m" % (COLORS[state], state.ljust(7))
@@ -1873,10 +1860,11 @@ class Output:
     def __init__(self, stream: Optional[IO[str]], *, json_only: bool, human: bool) -> None:
         """Write to `stream` in the mode asked."""
         self.stream, self.json_only, self.human = stream, json_only, human and not json_only
-        self.broken = ""  # why stdout could not be written
+        self.broken, self.used = "", False  # why stdout could not be written; whether anything went to it
 
     def write(self, text: str) -> None:
         """Write and flush; a stdout that is closed or full is noted, not a crash."""
+        self.used = True
         try:
             assert self.stream is not None, "standard output is closed"
             self.stream.write(text)
@@ -1914,12 +1902,8 @@ def job_table(job: Job, status: str, elapsed: float) -> str:
     cells = [[clean_line(cell, 500) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(3)]
     lines = ["  ".join(row[i].ljust(widths[i]) for i in range(3)) + "  " + row[3] for row in cells]
-    return (
-        "\n".join(
-            ["job %s: %s after %s" % (job.job_id, status, format_duration(elapsed))] + [line.rstrip() for line in lines]
-        )
-        + "\n"
-    )
+    head = "job %s: %s after %s" % (clean_line(job.job_id), status, format_duration(elapsed))
+    return "\n".join([head] + [line.rstrip() for line in lines]) + "\n"
 
 
 # ---- Commands ----
@@ -1960,6 +1944,8 @@ class Session:
 
 def read_shots_source(args: argparse.Namespace, rt: Runtime) -> Any:
     """The raw shots from --shots-json, --shots-file or --prompt (argparse lets exactly one through)."""
+    from contextlib import nullcontext
+
     hint = "give exactly one of --shots-json JSON, --shots-file PATH (- for standard input), --prompt TEXT"
     prompt_only = [("--generation-type", args.generation_type), ("--aspect-ratio", args.aspect_ratio)]
     prompt_only += [("--image-url", args.image_url), ("--shot-id", args.shot_id)]
@@ -1974,13 +1960,12 @@ def read_shots_source(args: argparse.Namespace, rt: Runtime) -> Any:
         return load_user_json(args.shots_json, "--shots-json", hint)
     where = "on standard input" if args.shots_file == "-" else args.shots_file
     try:
-        if args.shots_file != "-":
-            with open(args.shots_file, encoding="utf-8-sig") as handle:
-                text = handle.read(64 * 1024 * 1024)
-        elif rt.stdin is None:
+        if args.shots_file == "-" and rt.stdin is None:
             raise OSError("standard input is closed")
-        else:
-            text = rt.stdin.read(64 * 1024 * 1024)
+        with open(args.shots_file, encoding="utf-8-sig") if args.shots_file != "-" else nullcontext(rt.stdin) as stream:
+            text = stream.read(64 * 1024 * 1024 + 1)  # type: ignore[union-attr]
+        if len(text) > 64 * 1024 * 1024:
+            raise OSError("over 64 MiB")
     except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
         reason = clean_line(getattr(exc, "strerror", None) or str(exc), 120)
         raise usage_error("the shots file %s could not be read (%s)" % (where, reason), hint)
@@ -2296,7 +2281,7 @@ The API key comes from --api-key, else $NANOPHOTO_API_KEY, else OpenClaw's confi
 """
 STATUS_EXAMPLES = """examples:
   %(prog)s --last --follow --download videos/
-  %(prog)s --job 20261124T100000Z-3f9a1c2e --follow --json-only
+  %(prog)s --job 20261124T100000Z-1234f9a1c --follow --json-only
   %(prog)s --task-ids-json '[{"shotId": "shot-1", "taskId": "task_abc123"}]'
   %(prog)s --list
 """
@@ -2400,11 +2385,8 @@ def build_parser(prog: str = SKILL_NAME) -> Parser:
 
 def options_from(args: argparse.Namespace, rt: Runtime) -> Options:
     """The run's Options from its parsed command line: defaults filled in, text checked, the download folder ready."""
-    prompt_problem, agent_problem = (
-        unsendable_text(getattr(args, "prompt", None) or ""),
-        header_problem(args.user_agent or ""),
-    )
-    for flag, problem in (("--prompt", prompt_problem), ("--user-agent", agent_problem)):
+    prompt_problem = unsendable_text(getattr(args, "prompt", None) or "")
+    for flag, problem in (("--prompt", prompt_problem), ("--user-agent", header_problem(args.user_agent or ""))):
         if problem:
             raise usage_error("%s %s" % (flag, problem), "give it as plain text; nothing was sent")
     dry_run = args.command == "submit" and args.dry_run
@@ -2430,7 +2412,6 @@ def options_from(args: argparse.Namespace, rt: Runtime) -> Options:
 def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
     """Parse, run a command, render any error; return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    _SECRETS.clear()
     args, problem = None, None
     try:
         args = build_parser(" ".join(rt.program)).parse_args(argv)
@@ -2449,18 +2430,27 @@ def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
         if not ((args.command == "submit" and args.dry_run) or (args.command == "status" and args.list)):
             import signal  # a run that sends nothing has nothing to keep, and need not import it
 
-            # SIGTERM (what a killed agent tool call sends) stops the run as Ctrl-C does: record kept, exit 130.
-            signal.signal(signal.SIGTERM, signal.default_int_handler)
+            try:  # SIGTERM (what a killed agent tool call sends) stops the run as Ctrl-C does: record kept, exit 130
+                if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:  # an ignored one stays ignored
+                    signal.signal(signal.SIGTERM, signal.default_int_handler)
+            except ValueError:  # not the main thread: the caller's handlers stay
+                pass
         status = cmd_submit(args, session) if args.command == "submit" else cmd_status(args, session)
     except VeoError as err:
         reporter.end_live()
         reporter.error(err)
         output.final(err.to_json())
         status = err.exit_status
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before any job existed, or pressed twice as the result was written
         reporter.end_live()
         reporter.write("interrupted")
         status = EXIT_INTERRUPTED
+        try:  # stdout still promises a document (unless a stuck stdout is why the user pressed again)
+            output.final(
+                VeoError("INTERRUPTED", "interrupted", EXIT_INTERRUPTED).to_json()
+            ) if not output.used else None
+        except KeyboardInterrupt:
+            pass
     if output.broken:
         reporter.write("error: the result could not be written to standard output (%s)" % output.broken)
         status = status or EXIT_FAILURE

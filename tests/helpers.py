@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 import urllib.error
 from concurrent.futures import ThreadPoolExecutor
@@ -242,6 +243,34 @@ def run_cli(
     return done
 
 
+def run_in_process(
+    args: Sequence[str], env: Optional[Dict[str, str]] = None, stdin: str = "", cwd: Optional[str] = None
+) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+    """The whole program in this process, with the real transport against a real (fake) service.
+
+    What a subprocess run proves once (start-up, the process boundary), this proves for every case
+    of a fault matrix without paying a Python start-up each time. Waits are cut to 50 ms at most (the
+    Runtime's sleep is injectable): a back-off is still taken, just not slept in full. Relative paths
+    are taken from `cwd`, as a process started there would (runs share this process's own directory).
+    """
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("NANOPHOTO_", "OPENCLAW_", "VEO_3_1_"))}
+    environ.pop("NO_COLOR", None)
+    environ.update(env or {})
+    argv = list(args)
+    for index, word in enumerate(argv[:-1]):
+        if word in ("--download", "--job-file", "--shots-file", "--job") and argv[index + 1] != "-" and cwd:
+            is_path = word != "--job" or os.sep in argv[index + 1] or argv[index + 1].endswith(".json")
+            argv[index + 1] = os.path.join(cwd, argv[index + 1]) if is_path else argv[index + 1]
+    stdout, stderr = io.StringIO(), io.StringIO()
+    rt = veo.Runtime(
+        environ=environ, stdin=io.StringIO(stdin), stdout=stdout, stderr=stderr, stdout_tty=False, stderr_tty=False,
+        sleep=lambda seconds: time.sleep(min(seconds, 0.05)), home=environ.get("HOME", "/nonexistent"),
+        program=["python3", SCRIPT],
+    )  # fmt: skip
+    status = veo.run(argv, rt)
+    return subprocess.CompletedProcess(argv, status, stdout.getvalue(), stderr.getvalue())
+
+
 class MachineTest(unittest.TestCase):
     """A TestCase that makes Machines and cleans them up."""
 
@@ -272,28 +301,33 @@ class _LockedResult:
         return locked
 
 
-class ConcurrentSuite(unittest.TestSuite):
-    """Runs its tests four at a time: whole-program tests spend their time waiting on subprocesses and sockets.
+_WAITING: List[Any] = []  # whole-program tests of every module, collected as the modules load
 
-    Only for tests that share nothing in this process (each has its own fake service, folder and
-    subprocesses); tests that set signal handlers or the script's module state stay in the main thread.
+
+class ConcurrentSuite(unittest.TestSuite):
+    """Whole-program tests, six at a time: they spend their time waiting on subprocesses and sockets.
+
+    Each module's load_tests hands its tests in; the first of these suites to run runs the tests of
+    every module that handed some in (modules load before any runs), and the later ones find theirs
+    done. The tests share nothing in this process: each has its own fake service, folder, subprocesses,
+    and runs the program in process only through run_in_process, which keeps to its own Runtime.
     """
 
     def run(self, result: unittest.TestResult, debug: bool = False) -> unittest.TestResult:  # type: ignore[override]
-        tests: List[Any] = []
-        stack: List[Any] = [self]
-        while stack:
-            item = stack.pop(0)
-            if isinstance(item, unittest.TestSuite):
-                stack[:0] = list(item)
-            else:
-                tests.append(item)
+        tests, _WAITING[:] = list(_WAITING), []
         shared = _LockedResult(result)
-        with ThreadPoolExecutor(max_workers=4) as pool:
+        with ThreadPoolExecutor(max_workers=6) as pool:
             list(pool.map(lambda test: test(shared), tests))
         return result
 
 
 def concurrently(loader: unittest.TestLoader, tests: unittest.TestSuite, pattern: Optional[str]) -> unittest.TestSuite:
-    """A module's load_tests: its tests, run concurrently."""
-    return ConcurrentSuite([tests])
+    """A module's load_tests: its tests join the whole-program tests run concurrently."""
+    stack: List[Any] = [tests]
+    while stack:
+        item = stack.pop(0)
+        if isinstance(item, unittest.TestSuite):
+            stack[:0] = list(item)
+        else:
+            _WAITING.append(item)
+    return ConcurrentSuite()

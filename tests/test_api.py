@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import urllib.error
 from http.client import RemoteDisconnected
 
-from helpers import MachineTest, generated, shots_json, status_answer
+from helpers import MachineTest, generated, shots_json, status_answer, veo
 
 TASKS = json.dumps([{"shotId": "shot-1", "taskId": "t1"}])
 
@@ -253,10 +254,30 @@ class GenerateIsNotResent(MachineTest):
         self.assertEqual(status, 1)
         self.assertEqual(machine.document()["error"]["code"], "GENERATION_FAILED")
 
-    def test_refusals_are_not_unknown(self) -> None:
+    def test_a_page_from_a_cdn_is_not_a_sure_refusal(self) -> None:
         machine, status = self.submit((403, b"<html>Attention Required! bot check</html>"))
         self.assertEqual(status, 7)
         self.assertEqual(machine.document()["error"]["code"], "SUBMIT_OUTCOME_UNKNOWN")
+
+    def test_a_published_refusal_is_not_sent_again_and_leaves_no_record(self) -> None:
+        for code, http in (("LOGIN_REQUIRED", 401), ("INSUFFICIENT_CREDITS", 402), ("PROMPT_REQUIRED", 400)):
+            with self.subTest(code=code):
+                machine = self.machine(*[(http, {"success": False, "errorCode": code})] * 4)
+                self.assertEqual(
+                    machine.run("submit", "--shots-json", shots_json(), "--max-retries", "3", "--json-only"),
+                    veo.SERVICE_ERROR_EXITS[code],
+                )
+                self.assertEqual(len(machine.opener.requests), 1)
+                self.assertEqual(os.listdir(os.path.join(machine.home, "state", "jobs")), [])
+
+    def test_the_key_is_hidden_in_every_form_text_can_take(self) -> None:
+        key = 'sk-it\'s\\a "key"+/=&'
+        veo.keep_secret(key)
+        from urllib.parse import quote
+
+        for form in (key, json.dumps(key)[1:-1], quote(key, safe=""), repr(key)[1:-1]):
+            self.assertEqual(veo.clean_line("x" * 290 + form, 300), "x" * 290 + "***")  # hidden before the cut
+            self.assertEqual(veo.dump_json({"echo": form}), '{"echo":"***"}')
 
 
 class TransportClassification(MachineTest):

@@ -15,16 +15,17 @@ import unittest
 from typing import Any, Dict, List, Optional
 
 from fake_nanophoto import FakeNanoPhoto, video_sha256
-from helpers import CLI, SCRIPT, SHOT, concurrently, run_cli
+from helpers import CLI, SCRIPT, SHOT, concurrently, run_cli, run_in_process
 
 KEY = "sk-e2e-secret-key-0042"
 FAST = ["--poll-interval", "0.05", "--timeout", "5"]
 
-load_tests = concurrently  # whole-program tests, four at a time
+load_tests = concurrently  # whole-program tests, run side by side (helpers.ConcurrentSuite)
 
 
 class EndToEnd(unittest.TestCase):
     fake_options: Dict[str, Any] = {}
+    in_process = False  # True: run_cli runs the program in this process (helpers.run_in_process)
 
     def setUp(self) -> None:
         self.fake = FakeNanoPhoto(key=KEY, **self.fake_options).start()
@@ -40,7 +41,8 @@ class EndToEnd(unittest.TestCase):
         }
 
     def run_cli(self, *args: str, stdin: str = "", env: Optional[Dict[str, str]] = None):  # type: ignore[no-untyped-def,assignment]
-        done = run_cli(list(args), env=dict(self.env, **(env or {})), stdin=stdin, cwd=self.tmp)
+        how = run_in_process if self.in_process else run_cli
+        done = how(list(args), env=dict(self.env, **(env or {})), stdin=stdin, cwd=self.tmp)
         # The key never shows, whatever happened.
         self.assertNotIn(KEY, done.stdout + done.stderr)
         return done
@@ -61,33 +63,7 @@ class EndToEnd(unittest.TestCase):
 
 
 class Flows(EndToEnd):
-    def test_prompt_follow_download_as_in_the_readme(self) -> None:
-        done = self.run_cli("submit", "--prompt", "a red fox in snow", "--follow", "--download", "videos", *FAST)
-        self.assertEqual(done.returncode, 0, done.stderr)
-        lines = self.ndjson(done)
-        self.assertEqual([line["stage"] for line in lines], ["submitted", "progress", "result"])
-        result = lines[-1]["result"]
-        self.assertEqual(result["status"], "completed")
-        path = os.path.join(self.tmp, result["shots"][0]["file"])
-        self.assertEqual(result["shots"][0]["file"], os.path.join(os.path.realpath(self.tmp), "videos", "shot-1.mp4"))
-        self.assertEqual(os.path.getsize(path), self.fake.video_size)
-        self.assertIn("MEDIA:%s" % os.path.realpath(path), done.stderr)
-        with open(result["jobFile"]) as handle:
-            record = json.load(handle)
-        self.assertEqual(
-            record["tasks"][0]["sha256"], video_sha256("%s.mp4" % result["shots"][0]["taskId"], self.fake.video_size)
-        )
-
-    def test_shots_file_and_stdin(self) -> None:
-        path = os.path.join(self.tmp, "shots.json")
-        with open(path, "w") as handle:
-            handle.write(self.shots("one", "two"))
-        done = self.run_cli("submit", "--shots-file", path, "--json-only")
-        self.assertEqual(done.returncode, 0, done.stderr)
-        self.assertEqual(len(self.document(done)["shots"]), 2)
-        done = self.run_cli("submit", "--shots-file", "-", "--json-only", stdin=self.shots("three"))
-        self.assertEqual(done.returncode, 0, done.stderr)
-        self.assertEqual(self.fake.seen("generate")[-1].json()["shots"][0]["prompt"], "three")
+    in_process = True
 
     def test_published_shots_json_example_runs_unchanged(self) -> None:
         shots = (
@@ -258,8 +234,41 @@ class Flows(EndToEnd):
         done = self.run_cli("submit", "--prompt", "x", "--json-only")
         path = self.document(done)["jobFile"]
         self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode), 0o700)
         with open(path) as handle:
             self.assertNotIn(KEY, handle.read())
+
+
+class AsAUserRunsIt(EndToEnd):
+    """The program as a subprocess: the README's command, real signals, real standard streams."""
+
+    def test_prompt_follow_download_as_in_the_readme(self) -> None:
+        done = self.run_cli("submit", "--prompt", "a red fox in snow", "--follow", "--download", "videos", *FAST)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        lines = self.ndjson(done)
+        self.assertEqual([line["stage"] for line in lines], ["submitted", "progress", "result"])
+        result = lines[-1]["result"]
+        self.assertEqual(result["status"], "completed")
+        path = os.path.join(self.tmp, result["shots"][0]["file"])
+        self.assertEqual(result["shots"][0]["file"], os.path.join(os.path.realpath(self.tmp), "videos", "shot-1.mp4"))
+        self.assertEqual(os.path.getsize(path), self.fake.video_size)
+        self.assertIn("MEDIA:%s" % os.path.realpath(path), done.stderr)
+        with open(result["jobFile"]) as handle:
+            record = json.load(handle)
+        self.assertEqual(
+            record["tasks"][0]["sha256"], video_sha256("%s.mp4" % result["shots"][0]["taskId"], self.fake.video_size)
+        )
+
+    def test_shots_file_and_stdin(self) -> None:
+        path = os.path.join(self.tmp, "shots.json")
+        with open(path, "w") as handle:
+            handle.write(self.shots("one", "two"))
+        done = self.run_cli("submit", "--shots-file", path, "--json-only")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(len(self.document(done)["shots"]), 2)
+        done = self.run_cli("submit", "--shots-file", "-", "--json-only", stdin=self.shots("three"))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(self.fake.seen("generate")[-1].json()["shots"][0]["prompt"], "three")
 
     def test_a_real_sigint_at_any_moment_keeps_the_job(self) -> None:
         self.fake.polls_per_shot = 4
@@ -324,7 +333,7 @@ class Flows(EndToEnd):
             self.assertEqual(json.load(handle)["tasks"][0]["taskId"], result["shots"][0]["taskId"])
 
     def test_ctrl_c_while_the_submit_is_in_flight_keeps_the_job(self) -> None:
-        self.fake.add_fault("generate", "slow", seconds=1.0)  # the job is made, the answer is late
+        self.fake.add_fault("generate", "slow", seconds=0.5)  # the job is made, the answer is late
         process = subprocess.Popen(
             [*CLI, "submit", "--prompt", "fox", "--follow", *FAST],
             stdout=subprocess.PIPE,

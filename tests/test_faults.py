@@ -12,11 +12,13 @@ from test_e2e import FAST, KEY, EndToEnd
 
 TASK = '[{"shotId":"shot-1","taskId":"%s"}]'
 
-load_tests = concurrently  # whole-program tests, four at a time
+load_tests = concurrently  # whole-program tests, run side by side (helpers.ConcurrentSuite)
 
 
 class CheckStatusFaults(EndToEnd):
     """Every transient fault on check-status is retried and the job ends well."""
+
+    in_process = True
 
     def follow_through(self, *faults, retries: str = "3") -> None:  # type: ignore[no-untyped-def]
         before = len(self.fake.seen("generate"))
@@ -34,7 +36,7 @@ class CheckStatusFaults(EndToEnd):
             retries,
             *FAST,
             "--timeout",
-            "1",
+            "0.3",
         )
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertEqual(self.document(done)["status"], "completed")
@@ -57,7 +59,7 @@ class CheckStatusFaults(EndToEnd):
 
     def test_dropped_slow_and_broken_answers(self) -> None:
         self.follow_through(("drop", {"then_answer": False}), ("drop", {}))
-        self.follow_through(("broken_json", {}), ("slow", {"seconds": 1.5}))
+        self.follow_through(("broken_json", {}), ("slow", {"seconds": 0.6}))
 
     def test_an_outage_longer_than_the_retries_costs_only_time(self) -> None:
         self.follow_through(*[("drop", {"then_answer": False})] * 7, retries="1")
@@ -75,6 +77,8 @@ class CheckStatusFaults(EndToEnd):
 
 class GenerateFaults(EndToEnd):
     """generate is resent only when it surely did not arrive or was surely refused."""
+
+    in_process = True
 
     def submit(self, kind: str, **params):  # type: ignore[no-untyped-def]
         self.fake.add_fault("generate", kind, **params)
@@ -103,13 +107,13 @@ class GenerateFaults(EndToEnd):
             ("error", {"code": "GENERATION_FAILED"}),
             ("error", {"code": "INTERNAL_ERROR"}),
             ("broken_json", {}),
-            ("slow", {"seconds": 1.0}),
+            ("slow", {"seconds": 0.6}),
         ]
         for kind, params in cases:
             with self.subTest(kind=kind, params=params):
                 before = len(self.fake.seen("generate"))
                 self.fake.add_fault("generate", kind, **params)
-                done = self.run_cli("submit", "--prompt", "fox", "--json-only", "--timeout", "0.5")
+                done = self.run_cli("submit", "--prompt", "fox", "--json-only", "--timeout", "0.3")
                 self.assertEqual(done.returncode, 7, done.stderr)
                 self.assertEqual(len(self.fake.seen("generate")) - before, 1)
                 error = self.document(done)["error"]
@@ -138,6 +142,8 @@ class GenerateFaults(EndToEnd):
 class Redirects(EndToEnd):
     """No redirect is followed for an API call; the other origin receives nothing."""
 
+    in_process = True
+
     def test_each_redirect_on_each_endpoint(self) -> None:
         job = self.document(self.run_cli("submit", "--prompt", "x", "--json-only"))
         for endpoint in ("generate", "check-status"):
@@ -153,6 +159,11 @@ class Redirects(EndToEnd):
                     self.assertIn("redirect to %s/api/veo-3/%s;" % (self.fake.cdn_url, endpoint), message)
                     self.assertNotIn("leak-me", done.stdout + done.stderr)
                     self.assertEqual(self.fake.seen(origin="cdn"), [])
+        # A redirect is a sure refusal of the submit: sent once, no record left behind.
+        self.assertEqual(len(self.fake.seen("generate")), 6)
+        self.assertEqual(
+            [entry["jobId"] for entry in json.loads(self.run_cli("status", "--list").stdout)], [job["jobId"]]
+        )
 
     def test_downloads_never_carry_the_key(self) -> None:
         done = self.run_cli("submit", "--prompt", "x", "--follow", "--download", "v", "--json-only", "-v", *FAST)
@@ -169,6 +180,8 @@ class Redirects(EndToEnd):
 
 
 class Secrets(EndToEnd):
+    in_process = True
+
     def test_an_echoed_key_is_redacted_everywhere(self) -> None:
         self.fake.add_fault("generate", "echo_key")
         done = self.run_cli("submit", "--prompt", "x", "-v")  # run_cli asserts the key is absent
@@ -197,6 +210,8 @@ class Secrets(EndToEnd):
 
 
 class DownloadFaults(EndToEnd):
+    in_process = True
+
     def test_cut_and_failing_downloads(self) -> None:
         self.fake.add_fault("video", "cut")
         self.fake.add_fault("video", "status", status=503)
@@ -232,6 +247,8 @@ class DownloadFaults(EndToEnd):
 
 class SeededJunk(EndToEnd):
     """Junk shots and junk answers, from a fixed seed: never a traceback, exit codes from the table."""
+
+    in_process = True
 
     def test_junk_in_junk_out(self) -> None:
         rng = random.Random(20261124)

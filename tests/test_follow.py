@@ -463,6 +463,12 @@ class Interrupt(MachineTest):
         self.assertEqual(machine.document()["error"]["code"], "SUBMIT_OUTCOME_UNKNOWN")
         self.assertIn("the job may exist", machine.err())
         self.assertIs(signal.getsignal(signal.SIGINT), signal.default_int_handler)
+        folder = os.path.join(machine.home, "state", "jobs")
+        with open(os.path.join(folder, os.listdir(folder)[0])) as handle:
+            self.assertEqual(json.load(handle)["status"], "unknown")  # the record says what is not known
+        machine.again()
+        self.assertEqual(machine.run("status", "--last", "--json-only"), 7)
+        self.assertEqual(machine.document()["error"]["code"], "SUBMIT_OUTCOME_UNKNOWN")
 
     def test_ctrl_c_between_tries_of_a_refused_submit_sends_no_more(self) -> None:
         import signal

@@ -17,7 +17,7 @@ from helpers import CLI, concurrently
 from test_e2e import FAST, EndToEnd
 from test_second_job import media_lines, sha256_of
 
-load_tests = concurrently  # whole-program tests, four at a time
+load_tests = concurrently  # whole-program tests, run side by side (helpers.ConcurrentSuite)
 
 
 def strict_json(text: str) -> Any:
@@ -30,6 +30,8 @@ def strict_json(text: str) -> Any:
 
 
 class Secrets(EndToEnd):
+    in_process = True
+
     def leaks(self, text: str, key: str) -> List[str]:
         """Every run of 8 or more of the key's characters found in text."""
         return [key[i : i + 8] for i in range(len(key) - 7) if key[i : i + 8] in text]
@@ -89,6 +91,8 @@ class Secrets(EndToEnd):
 
 
 class InjectedText(EndToEnd):
+    in_process = True
+
     def test_the_service_cannot_write_lines_or_escapes_to_stderr(self) -> None:
         self.fake.polls_per_shot = 1
         self.fake.add_fault("check-status", "mutate", mutate=inject_lines, count=2)
@@ -103,6 +107,8 @@ class InjectedText(EndToEnd):
 
 
 class VideoLinks(EndToEnd):
+    in_process = True
+
     def test_only_https_or_loopback_links_are_fetched(self) -> None:
         self.fake.polls_per_shot = 1
         for base in (
@@ -123,6 +129,16 @@ class VideoLinks(EndToEnd):
                 self.assertLess(time.monotonic() - started, 10)  # no connection was tried and waited for
         self.assertEqual(self.fake.seen(origin="cdn"), [])
 
+    def test_a_completed_shot_without_a_link_is_not_a_success(self) -> None:
+        self.fake.polls_per_shot = 1
+        no_link = lambda payload: dict(payload, shots=[dict(s, videoUrl=None) for s in payload["shots"]])  # noqa: E731
+        self.fake.add_fault("check-status", "mutate", mutate=no_link)
+        done = self.run_cli("submit", "--prompt", "x", "--follow", "--download", "v", "--json-only", *FAST)
+        self.assertEqual(done.returncode, 7, done.stderr)
+        shot = self.document(done)["shots"][0]
+        self.assertEqual((shot["status"], shot["file"]), ("completed", None))
+        self.assertIn("the service gave no link for this video", shot["downloadError"])
+
     def test_what_is_not_a_video_is_never_saved_as_one(self) -> None:
         self.fake.polls_per_shot = 1
         for kind, params in (("empty", {}), ("html_as_video", {}), ("html", {"status": 200})):
@@ -138,6 +154,8 @@ class VideoLinks(EndToEnd):
 
 
 class NeverLoseAJobNeverPayTwice(EndToEnd):
+    in_process = True
+
     def test_killed_while_the_submit_is_in_flight_the_record_says_so(self) -> None:
         self.fake.add_fault("generate", "slow", seconds=30)  # the job is made; the answer does not come
         process = subprocess.Popen(
@@ -159,6 +177,8 @@ class NeverLoseAJobNeverPayTwice(EndToEnd):
         self.assertEqual(error["code"], "SUBMIT_OUTCOME_UNKNOWN")
         self.assertIn("it may exist at the service, and credits may be spent", error["message"])
         self.assertIn("hint: check your jobs at https://nanophoto.ai before submitting again", done.stderr)
+        done = self.run_cli("status", "--job", listing[0]["jobId"], "--follow", "--json-only")
+        self.assertEqual((done.returncode, self.document(done)["error"]["code"]), (7, "SUBMIT_OUTCOME_UNKNOWN"))
         self.assertEqual(len(self.fake.seen("generate")), 1)  # status sent nothing
 
     def test_an_unwritable_state_folder_sends_nothing(self) -> None:
@@ -231,11 +251,13 @@ class NeverLoseAJobNeverPayTwice(EndToEnd):
 
 
 class BoundedTime(EndToEnd):
+    in_process = True
+
     def test_a_dripping_answer_does_not_outlive_the_timeout(self) -> None:
         self.fake.add_fault("generate", "drip", seconds=0.2)  # ~20 s for the whole answer
         started = time.monotonic()
-        done = self.run_cli("submit", "--prompt", "fox", "--json-only", "--timeout", "1")
-        self.assertLess(time.monotonic() - started, 5)
+        done = self.run_cli("submit", "--prompt", "fox", "--json-only", "--timeout", "0.5")
+        self.assertLess(time.monotonic() - started, 3)
         self.assertEqual(done.returncode, 7, done.stderr)
         self.assertEqual(self.document(done)["error"]["code"], "SUBMIT_OUTCOME_UNKNOWN")
         self.assertEqual(len(self.fake.seen("generate")), 1)
@@ -252,21 +274,21 @@ class BoundedTime(EndToEnd):
             "--follow",
             "--json-only",
             "--timeout",
-            "1",
+            "0.3",
             "--max-wait",
-            "2",
+            "1",
             "--max-retries",
             "0",
             "--poll-interval",
             "0.1",
         )
-        self.assertLess(time.monotonic() - started, 6)
+        self.assertLess(time.monotonic() - started, 4)
         self.assertEqual(done.returncode, 6, done.stderr)
 
     def test_sigterm_during_a_dripping_submit_ends_within_the_timeout(self) -> None:
         self.fake.add_fault("generate", "drip", seconds=0.2)
         process = subprocess.Popen(
-            [*CLI, "submit", "--prompt", "fox", "--timeout", "2"],
+            [*CLI, "submit", "--prompt", "fox", "--timeout", "1"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -278,7 +300,7 @@ class BoundedTime(EndToEnd):
         started = time.monotonic()
         process.terminate()
         _out, err = process.communicate(timeout=30)
-        self.assertLess(time.monotonic() - started, 4)
+        self.assertLess(time.monotonic() - started, 3)
         self.assertIn(process.returncode, (7, 130), err)
         self.assertIn("waiting for the service's answer", err)
         self.assertEqual(json.loads(self.run_cli("status", "--list").stdout)[0]["status"], "unknown")
@@ -313,6 +335,21 @@ class BoundedTime(EndToEnd):
             sha256_of(self.document(done)["shots"][0]["file"]), video_sha256("task_0001_1.mp4", self.fake.video_size)
         )
 
+    def test_max_wait_stops_a_download_and_the_resume_finishes_it(self) -> None:
+        self.fake.polls_per_shot = 1
+        self.fake.add_fault("video", "drip", seconds=0.001)  # 64 KiB over a minute
+        started = time.monotonic()
+        done = self.run_cli(
+            "submit", "--prompt", "x", "--follow", "--download", "v", "--json-only", "--max-wait", "1", *FAST
+        )
+        self.assertLess(time.monotonic() - started, 4)
+        self.assertEqual(done.returncode, 6, done.stderr)
+        self.assertIn("--max-wait ran out while videos were being saved", done.stderr)
+        self.assertEqual(os.listdir(os.path.join(self.tmp, "v")), [".shot-1.mp4.part"])
+        done = self.run_cli("status", "--last", "--follow", "--download", "v", "--json-only", *FAST)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(os.listdir(os.path.join(self.tmp, "v")), ["shot-1.mp4"])
+
     def test_a_retry_after_longer_than_the_time_left_ends_following_with_6(self) -> None:
         self.fake.add_fault("check-status", "status", status=429, headers={"Retry-After": "3600"})
         done = self.run_cli("submit", "--prompt", "fox", "--follow", "--json-only", "--max-wait", "60", *FAST)
@@ -323,6 +360,8 @@ class BoundedTime(EndToEnd):
 
 class NoTraceback(EndToEnd):
     """run_cli itself fails any test whose stderr holds a traceback."""
+
+    in_process = True
 
     def test_download_folders_that_cannot_be_used(self) -> None:
         blocker = os.path.join(self.tmp, "a-file")
@@ -369,6 +408,8 @@ class NoTraceback(EndToEnd):
 
 
 class Records(EndToEnd):
+    in_process = True
+
     def test_job_file_never_overwrites_a_record(self) -> None:
         path = os.path.join(self.tmp, "job.json")
         first = self.document(self.run_cli("submit", "--prompt", "a", "--job-file", path, "--json-only"))

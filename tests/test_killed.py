@@ -14,12 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, List, Optional
 
 from fake_nanophoto import video_sha256
-from helpers import CLI
+from helpers import CLI, concurrently
 from test_e2e import EndToEnd
 from test_property import SEED
 from test_second_job import sha256_of
 
 ROUNDS = 30
+
+load_tests = concurrently  # whole-program tests, run side by side (helpers.ConcurrentSuite)
 
 
 class KilledAtAnyMoment(EndToEnd):

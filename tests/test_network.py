@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, List
 
 from fake_nanophoto import FakeNanoPhoto, QuietServer
-from helpers import run_cli
+from helpers import concurrently, run_cli
 
 KEY = "sk-network-test-0099"
 
@@ -72,6 +72,9 @@ class Tls(unittest.TestCase):
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertEqual(len(self.fake.seen("generate")), 1)
         self.assertNotIn(KEY, done.stdout + done.stderr)
+
+
+load_tests = concurrently  # whole-program tests, run side by side (helpers.ConcurrentSuite)
 
 
 class RecordingProxy(BaseHTTPRequestHandler):

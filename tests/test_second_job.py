@@ -16,7 +16,7 @@ from fake_nanophoto import video_sha256
 from helpers import CLI, concurrently
 from test_e2e import FAST, EndToEnd
 
-load_tests = concurrently  # whole-program tests, four at a time
+load_tests = concurrently  # whole-program tests, run side by side (helpers.ConcurrentSuite)
 
 
 def sha256_of(path: str) -> str:
@@ -166,7 +166,7 @@ class TheResumeCommandFinishesTheJob(EndToEnd):
         self.check_finished(done)
 
     def test_after_a_failed_download(self) -> None:
-        self.fake.add_fault("video", "status", status=503, count=4)
+        self.fake.add_fault("video", "status", status=404)  # an expired link: the resume asks for a fresh one
         done = self.run_cli("submit", "--prompt", "fox", "--follow", "--download", "my videos", "--json-only", *FAST)
         self.assertEqual(done.returncode, 7, done.stderr)
         result = self.document(done)

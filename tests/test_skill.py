@@ -13,7 +13,7 @@ from helpers import CLI, ROOT, concurrently
 from test_e2e import EndToEnd
 from test_second_job import media_lines, sha256_of
 
-load_tests = concurrently
+load_tests = concurrently  # whole-program tests, run side by side (helpers.ConcurrentSuite)
 
 
 def recipe(title: str) -> list:  # type: ignore[type-arg]

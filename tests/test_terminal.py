@@ -11,10 +11,12 @@ import unittest
 from typing import Dict, List, Optional, Tuple
 
 from fake_nanophoto import FakeNanoPhoto
-from helpers import CLI
+from helpers import CLI, concurrently
 from test_e2e import KEY
 
 CSI = re.compile(r"\x1b\[(\d*)([A-Za-z])")
+
+load_tests = concurrently  # whole-program tests, run side by side (helpers.ConcurrentSuite)
 
 
 def screen_of(data: str) -> List[str]:
