@@ -6,6 +6,7 @@ import importlib.util
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,20 @@ SCRIPT = os.path.join(ROOT, "scripts", "veo_3_1.py")
 CLI = [sys.executable, *([] if os.environ.get("COVERAGE_PROCESS_START") else ["-S"]), SCRIPT]
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
+# A shell that starts the tests in the background (`... &`) makes them ignore Ctrl-C, and the programs they
+# start would too. The tests press Ctrl-C as a user at a terminal does, so it is given back its usual meaning.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def stop_process(process: subprocess.Popen[Any]) -> None:
+    """Kill a started program if a failed test left it running, and close its pipes."""
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+    for stream in (process.stdin, process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
 
 
 def load_script() -> Any:

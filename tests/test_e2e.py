@@ -15,7 +15,7 @@ import unittest
 from typing import Any, Dict, List, Optional
 
 from fake_nanophoto import FakeNanoPhoto, video_sha256
-from helpers import CLI, SCRIPT, SHOT, concurrently, run_cli, run_in_process
+from helpers import CLI, SCRIPT, SHOT, concurrently, run_cli, run_in_process, stop_process
 
 KEY = "sk-e2e-secret-key-0042"
 FAST = ["--poll-interval", "0.05", "--timeout", "5"]
@@ -283,6 +283,7 @@ class AsAUserRunsIt(EndToEnd):
                     env=env,
                     cwd=self.tmp,
                 )
+                self.addCleanup(stop_process, process)
                 assert process.stderr is not None
                 first = process.stderr.readline()  # wait until the job exists: "submitted job ..."
                 time.sleep(delay)
@@ -321,6 +322,7 @@ class AsAUserRunsIt(EndToEnd):
             env=dict(os.environ, **self.env),
             cwd=self.tmp,
         )
+        self.addCleanup(stop_process, process)
         assert process.stderr is not None
         first = process.stderr.readline()  # "submitted job ...": the job exists, following has begun
         process.terminate()
@@ -342,6 +344,7 @@ class AsAUserRunsIt(EndToEnd):
             env=dict(os.environ, **self.env),
             cwd=self.tmp,
         )
+        self.addCleanup(stop_process, process)
         deadline = time.monotonic() + 30
         while not self.fake.requests and time.monotonic() < deadline:  # until the submit has arrived
             time.sleep(0.01)

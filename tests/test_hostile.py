@@ -13,7 +13,7 @@ import time
 from typing import Any, List
 
 from fake_nanophoto import echo_key_everywhere, inject_lines, links, nested, video_sha256, with_nan
-from helpers import CLI, concurrently
+from helpers import CLI, concurrently, stop_process
 from test_e2e import FAST, EndToEnd
 from test_second_job import media_lines, sha256_of
 
@@ -165,6 +165,7 @@ class NeverLoseAJobNeverPayTwice(EndToEnd):
             env=dict(os.environ, **self.env),
             cwd=self.tmp,
         )
+        self.addCleanup(stop_process, process)
         while not self.fake.seen("generate"):
             self.assertIsNone(process.poll())
         process.kill()
@@ -295,6 +296,7 @@ class BoundedTime(EndToEnd):
             env=dict(os.environ, **self.env),
             cwd=self.tmp,
         )
+        self.addCleanup(stop_process, process)
         while not self.fake.seen("generate"):
             self.assertIsNone(process.poll())
         started = time.monotonic()
@@ -316,6 +318,7 @@ class BoundedTime(EndToEnd):
             env=dict(os.environ, **self.env),
             cwd=self.tmp,
         )
+        self.addCleanup(stop_process, process)
         part = os.path.join(self.tmp, "v", ".shot-1.mp4.part")
         while not (os.path.exists(part) and os.path.getsize(part) > 100):  # some of the video is here
             self.assertIsNone(process.poll())

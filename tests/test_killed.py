@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, List, Optional
 
 from fake_nanophoto import video_sha256
-from helpers import CLI, concurrently
+from helpers import CLI, concurrently, stop_process
 from test_e2e import EndToEnd
 from test_property import SEED
 from test_second_job import sha256_of
@@ -33,6 +33,7 @@ class KilledAtAnyMoment(EndToEnd):
         process = subprocess.Popen(
             [*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=folder
         )
+        self.addCleanup(stop_process, process)
         if kill_after is not None:
             try:
                 process.wait(kill_after)

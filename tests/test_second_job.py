@@ -13,7 +13,7 @@ import subprocess
 from typing import Any, Dict, List
 
 from fake_nanophoto import video_sha256
-from helpers import CLI, concurrently
+from helpers import CLI, concurrently, stop_process
 from test_e2e import FAST, EndToEnd
 
 load_tests = concurrently  # whole-program tests, run side by side (helpers.ConcurrentSuite)
@@ -101,6 +101,8 @@ class OneFolderManyJobs(EndToEnd):
             subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=self.tmp)
             for _ in range(2)
         ]
+        for run in runs:
+            self.addCleanup(stop_process, run)
         outputs = [run.communicate(timeout=60) for run in runs]
         for run, (out, err) in zip(runs, outputs):
             self.assertEqual(run.returncode, 0, err)
@@ -184,6 +186,7 @@ class TheResumeCommandFinishesTheJob(EndToEnd):
             env=dict(os.environ, **self.env),
             cwd=self.tmp,
         )
+        self.addCleanup(stop_process, process)
         while len(self.fake.seen("check-status")) < 2:  # following
             self.assertIsNone(process.poll())
         process.send_signal(signal.SIGINT)

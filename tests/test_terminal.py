@@ -11,7 +11,7 @@ import unittest
 from typing import Dict, List, Optional, Tuple
 
 from fake_nanophoto import FakeNanoPhoto
-from helpers import CLI, concurrently
+from helpers import CLI, concurrently, stop_process
 from test_e2e import KEY
 
 CSI = re.compile(r"\x1b\[(\d*)([A-Za-z])")
@@ -87,6 +87,7 @@ class Terminal(unittest.TestCase):
             env=full_env,
             cwd=self.tmp,
         )
+        self.addCleanup(stop_process, process)
         os.close(slave)
         chunks: List[bytes] = []
         while True:
