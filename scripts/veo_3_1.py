@@ -201,28 +201,35 @@ class Options:
 # ---- Pure logic: JSON and text in and out ----
 
 _SECRETS: List[str] = []  # every form of every key this process has used, longest first
+_HIDING: List[Any] = []  # the one pattern that finds them all, in any letter case
 
 
 def keep_secret(key: str) -> None:
-    """Hide this key from now on: plain, JSON-escaped, URL-encoded and repr'd, wherever text leaves the program."""
+    """Hide this key from now on, wherever text leaves the program: plain, escaped, URL-encoded, hex, base64."""
+    import base64
+    import re
     from urllib.parse import quote
 
-    forms = {key, json.dumps(key)[1:-1], quote(key, safe=""), repr(key)[1:-1]}
+    raw = key.encode("utf-8", "surrogatepass")
+    forms = {key, json.dumps(key)[1:-1], key.replace("/", "\\/"), quote(key, safe=""), quote(key), repr(key)[1:-1]}
+    forms |= {raw.hex(), base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
+    forms = forms | {form.rstrip("=") for form in forms} if len(key) >= MIN_SECRET_LENGTH else set()
     forms |= set(_SECRETS)  # a key once used stays hidden: runs in one process (tests) never unhide one another's
     _SECRETS[:] = sorted((form for form in forms if len(form) >= MIN_SECRET_LENGTH), key=len, reverse=True)
+    _HIDING[:] = [re.compile("|".join(re.escape(form) for form in _SECRETS), re.IGNORECASE)] if _SECRETS else []
 
 
 def redact(text: str) -> str:
-    """Text with the key, in any of its forms, replaced by ***."""
-    for secret in _SECRETS:
-        text = text.replace(secret, "***")
-    return text
+    """Text with the key, in any of its forms and any letter case, replaced by ***."""
+    return _HIDING[0].sub("***", text) if _HIDING else text
 
 
 def redact_json(value: Any) -> Any:
     """A JSON value with the key hidden inside every string, so that the document stays valid JSON."""
     if isinstance(value, str):
         return redact(value)
+    if isinstance(value, (int, float)) and redact(str(value)) != str(value):  # an all-digit key, echoed as a number
+        return "***"
     if isinstance(value, list):
         return [redact_json(item) for item in value]
     if isinstance(value, dict):
@@ -257,6 +264,8 @@ def pruned(value: Any, depth: int = 0) -> Any:
         return "(nested too deeply)"
     if isinstance(value, list):
         return [pruned(item, depth + 1) for item in value]
+    if isinstance(value, str):  # a lone surrogate: valid JSON, yet no character (strict readers refuse it)
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return {key: pruned(item, depth + 1) for key, item in value.items()} if isinstance(value, dict) else value
 
 
@@ -270,7 +279,9 @@ def load_user_json(text: str, what: str, hint: str) -> Any:
 
     try:
         value = json.loads(text, parse_constant=number, parse_float=number)
-        problem = "is nested more than %d levels deep" % MAX_JSON_DEPTH if pruned(value) != value else ""
+        problem = (
+            "is nested over %d levels deep or holds a lone surrogate" % MAX_JSON_DEPTH if pruned(value) != value else ""
+        )
     except (RecursionError, ValueError) as exc:  # JSONDecodeError, those above, and integers too long to convert
         problem = "is not valid JSON: %s" % clean_line(str(exc) or "nested too deeply")
     if problem:
@@ -285,7 +296,7 @@ def parse_answer(body: bytes) -> Any:
     """
     try:
         finite = lambda digits: float(digits) if float(digits) - float(digits) == 0 else None  # noqa: E731
-        return pruned(json.loads(body.decode("utf-8"), parse_constant=lambda word: None, parse_float=finite))
+        return pruned(json.loads(body.decode("utf-8-sig"), parse_constant=lambda word: None, parse_float=finite))
     except RecursionError:
         raise ValueError("nested too deeply")
 
@@ -479,6 +490,9 @@ def validate_one_shot(index: int, item: Any, problems: List[str], warnings: List
         shot_id = None
     label = shot_label(index, shot_id)
     unknown = [key for key in item if key not in SHOT_KEYS]
+    if len(unknown) > 20:  # each is still passed on; naming (and matching) 20 is enough
+        warnings.append("%s: %d more unknown keys are passed on as they are" % (label, len(unknown) - 20))
+        unknown = unknown[:20]
     missing = [key for key in SHOT_KEYS[1:4] if key not in item]
     for key in missing:
         guess = close_match(key, unknown)
@@ -643,6 +657,19 @@ def apply_status_answer(job: Job, answer: Any, now_iso: str, elapsed: float) -> 
     return changed
 
 
+def names_a_task(job: Job, answer: Any) -> bool:
+    """Whether an answer speaks of the job's tasks: an entry naming one, or (no list of shots) a status for all."""
+    entries = answer.get("shots") if isinstance(answer, dict) else None
+    if not isinstance(entries, list):
+        return isinstance(answer, dict) and isinstance(answer.get("status"), str)
+    for entry in [entry for entry in entries if isinstance(entry, dict)]:
+        task_id = id_text(first_field(entry, TASK_ID_KEYS))
+        shot_id = None if task_id else id_text(first_field(entry, SHOT_ID_KEYS))
+        if any(task.task_id == task_id or task.shot_id == shot_id for task in job.tasks):
+            return True
+    return False
+
+
 def update_task(task: Task, entry: Mapping[str, Any], now_iso: str, elapsed: float) -> bool:
     """Read a shot's entry of an answer into its task; True when its status changed.
 
@@ -727,7 +754,7 @@ def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
             seconds = parsedate_to_datetime(value.strip()).timestamp() - now
         except (TypeError, ValueError, IndexError, OverflowError):
             return None
-    return max(0.0, seconds) if seconds - seconds == 0 else None
+    return min(max(0.0, seconds), 10.0**7) if seconds - seconds == 0 else None  # past 100 days: as good as never
 
 
 def clean_excerpt(body: bytes, limit: int = 160) -> str:
@@ -745,8 +772,8 @@ def url_without_query(url: str) -> str:
     return redact(url).split("?", 1)[0].split("#", 1)[0]
 
 
-def video_link_problem(url: Optional[str]) -> Optional[str]:
-    """Why a video link is not fetched (the API's rule: https, or http to a loopback host), or None."""
+def video_link_problem(url: Optional[str], local: bool) -> Optional[str]:
+    """Why a video link is not fetched, or None: https to a public host; with `local` (a local API), loopback too."""
     from urllib.parse import urlsplit
 
     if not url:
@@ -757,11 +784,11 @@ def video_link_problem(url: Optional[str]) -> Optional[str]:
         host = parts.hostname or ""
     except ValueError:
         return "the video link %s is not a valid URL" % shown
-    if parts.scheme == "https" and host and not host_problem(host):
+    if parts.scheme in ("http", "https") and local and is_loopback_host(host):
         return None
-    if parts.scheme == "http" and is_loopback_host(host):
+    if parts.scheme == "https" and host and not (host_problem(host) or public_host_problem(host)):
         return None
-    return "the video link %s is not an https:// URL; it was not fetched" % shown
+    return "the video link %s is not an https:// URL to a public host; it was not fetched" % shown
 
 
 def format_duration(seconds: Optional[float]) -> str:
@@ -816,10 +843,16 @@ def numbered_name(stem: str, extension: str, number: int) -> str:
     return stem + extension if number == 1 else "%s-%d%s" % (stem, number, extension)
 
 
-def part_name(path: str) -> str:
-    """The part file a video grows in before it is given its name: .shot-1.mp4.part beside it."""
+def part_name(path: str, job_id: str) -> str:
+    """The part file a job's video grows in before it is given its name: .shot-1.mp4.<jobId>.part beside it."""
     folder, name = os.path.split(path)
-    return os.path.join(folder, "." + name + ".part")
+    return os.path.join(folder, ".%s.%s.part" % (name, job_id))
+
+
+def claimed_by_others(folder: str, own: str = "") -> Set[str]:
+    """The video names in `folder` that a part file other than `own` claims (.shot-1.mp4.<jobId>.part: shot-1.mp4)."""
+    parts = [name for name in os.listdir(folder) if name.startswith(".") and name.endswith(".part")]
+    return {name[1:-5].rsplit(".", 1)[0] for name in parts if name != os.path.basename(own)}
 
 
 # ---- The machine: collaborators, the key, where state lives ----
@@ -827,7 +860,7 @@ def part_name(path: str) -> str:
 
 def _program() -> List[str]:
     """How to run this program again: python3 /abs/path/veo_3_1.py, or the installed command."""
-    script = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0].endswith(".py") else ""
+    script = os.path.abspath(__file__) if __name__ == "__main__" else ""  # else imported by the installed command
     return ["python" if os.name == "nt" else "python3", script] if script else [SKILL_NAME]
 
 
@@ -900,6 +933,20 @@ class HeldInterrupts:
             self.holding = True
 
 
+def read_regular_file(path: str, limit: int) -> bytes:
+    """A file's bytes; OSError when it is over `limit` or not a regular file (a pipe or a device is not waited on)."""
+    import stat
+
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    with os.fdopen(os.open(path, flags), "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            raise OSError(22, "not a regular file")
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(27, "it is over %d MiB" % (limit >> 20))
+    return data
+
+
 def read_openclaw_key(environ: Mapping[str, str], home: str, warn: Callable[[str], None]) -> Tuple[Any, str]:
     """The key's value in OpenClaw's config file, and where that is; a file that cannot be read is named in a warning.
 
@@ -911,11 +958,7 @@ def read_openclaw_key(environ: Mapping[str, str], home: str, warn: Callable[[str
     home = os.path.expanduser(environ.get("OPENCLAW_HOME") or home)
     path = os.path.expanduser(environ.get("OPENCLAW_CONFIG_PATH") or os.path.join(home, ".openclaw", "openclaw.json"))
     try:
-        if os.path.getsize(path) > MAX_CONFIG_BYTES:
-            warn("the OpenClaw config %s is over 1 MiB; it was not read" % path)
-            return None, path
-        with open(path, "rb") as handle:
-            text = handle.read().decode("utf-8-sig")
+        text = read_regular_file(path, MAX_CONFIG_BYTES).decode("utf-8-sig")
         # OpenClaw's JSON5 as JSON: comments and trailing commas dropped outside strings.
         pattern = r'"(?:[^"\\]|\\.)*"|//[^\n]*|/\*.*?\*/|,(?=(?:\s|//[^\n]*|/\*.*?\*/)*[}\]])'
         text = re.sub(pattern, lambda match: match.group(0) if match.group(0)[0] == '"' else "", text, flags=re.S)
@@ -1013,6 +1056,7 @@ def urlopen_for(kind: str) -> Callable[[Any, float], Any]:
     def urlopen(request: Any, timeout: float) -> Any:
         if kind not in _OPENERS:  # built on first use: a dry run never imports urllib.request
             import urllib.request
+            from urllib.parse import urlsplit
 
             class Redirects(urllib.request.HTTPRedirectHandler):
                 """API calls follow none (the 3xx comes back as an answer); downloads 5, to https or loopback."""
@@ -1020,7 +1064,8 @@ def urlopen_for(kind: str) -> Callable[[Any, float], Any]:
                 max_redirections = DOWNLOAD_REDIRECTS
 
                 def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, url: str) -> Any:
-                    if kind == "api" or video_link_problem(url):
+                    local = is_loopback_host(urlsplit(req.full_url).hostname or "")  # loopback goes on to loopback only
+                    if kind == "api" or video_link_problem(url, local):
                         return None
                     new = super().redirect_request(req, fp, code, msg, headers, url)
                     for name in ("Authorization", "Range", "If-Range"):
@@ -1173,15 +1218,15 @@ class Api:
         meanwhile stops before the next try. While following (a `deadline`), a round that fails after its
         retries returns None: it costs only time.
         """
-        body, attempt = dump_json(payload).encode("utf-8"), 0
+        body, attempt, following = dump_json(payload).encode("utf-8"), 0, deadline is not None and guard is None
         while True:
             try:
-                return self.exchange(path, body)
+                return self.exchange(path, body, deadline)
             except TransportError as failure:
                 if guard is not None and failure.delivered is not False:
                     raise outcome_unknown(failure.message, failure.code, failure.http_status)
-                wait = self.retry_wait(failure, attempt, deadline) if failure.retryable else None
-                if wait is None and deadline is not None and failure.retryable:
+                wait = self.retry_wait(failure, attempt, deadline, following) if failure.retryable else None
+                if wait is None and following and failure.retryable:
                     self.note("checking the status failed: %s; polling goes on" % failure.message)
                     return None
                 if wait is None:
@@ -1200,37 +1245,39 @@ class Api:
                         raise stopped_before_resending(failure)
                 attempt += 1
 
-    def exchange(self, path: str, body: bytes) -> Any:
+    def exchange(self, path: str, body: bytes, deadline: Optional[float] = None) -> Any:
         """One POST, logged with --verbose (method, path, status, time); the answer's JSON, or a TransportError."""
-        started = self.rt.clock()
+        started, opts = self.rt.clock(), self.opts
+        timeout = opts.timeout if deadline is None else max(0.01, min(opts.timeout, deadline - started))  # no later
         try:
-            opts = self.opts
-            reply = post_once(self.base_url + path, body, opts.user_agent, self.key, opts.timeout, self.rt.api_open)
+            reply = post_once(self.base_url + path, body, opts.user_agent, self.key, timeout, self.rt.api_open)
         except TransportError as failure:
             self.log("POST %s -> %s (%.2f s)" % (path, failure.message, self.rt.clock() - started))
             raise
         self.log("POST %s -> %d, %d bytes (%.2f s)" % (path, reply.status, len(reply.body), self.rt.clock() - started))
         return read_answer(reply, self.rt.wall())
 
-    def retry_wait(self, failure: TransportError, attempt: int, deadline: Optional[float]) -> Optional[float]:
+    def retry_wait(
+        self, failure: TransportError, attempt: int, deadline: Optional[float], following: bool
+    ) -> Optional[float]:
         """How long to wait before retry number `attempt`; None when no retry is left before the deadline."""
-        left = (deadline - self.rt.clock()) if deadline is not None else None
-        limit = ONE_OFF_RETRY_AFTER_CAP if left is None else max(left, 0.0)
+        left = max(deadline - self.rt.clock(), 0.0) if deadline is not None else float("inf")
+        limit = left if following else min(left, ONE_OFF_RETRY_AFTER_CAP)
         if failure.retry_after is not None and failure.retry_after > limit:
             asked = (failure.message, format_duration(failure.retry_after), format_duration(limit))
             # Following, the deadline would pass: resume later (6); a one-off call is rate-limited (5) or failed (7).
             verdict = EXIT_RATE_LIMITED if failure.http_status == 429 else EXIT_FAILURE
             text = "%s, and asked to wait %s (Retry-After), longer than the %s left" % asked
             hint = "run the same command again after that wait"
-            raise VeoError(failure.code, text, verdict if left is None else EXIT_TIMEOUT, [], hint, failure.http_status)
+            raise VeoError(failure.code, text, EXIT_TIMEOUT if following else verdict, [], hint, failure.http_status)
         backoff = min(0.5 * 2 ** min(attempt, 10), 8.0) * (0.75 + 0.25 * self.rt.jitter())  # the spec's back-off
         wait = failure.retry_after if failure.retry_after is not None else backoff
-        return None if attempt >= self.opts.max_retries or (left is not None and wait > left) else wait
+        return None if attempt >= self.opts.max_retries or wait > left else wait
 
-    def generate(self, shots: Sequence[Shot], resolution: str, guard: HeldInterrupts) -> Any:
-        """POST generate: spends credits."""
+    def generate(self, shots: Sequence[Shot], resolution: str, guard: HeldInterrupts, deadline: Optional[float]) -> Any:
+        """POST generate: spends credits. A `deadline` (--follow's) bounds its tries too."""
         body = {"shots": [shot.to_api() for shot in shots], "resolution": resolution}
-        return self.call(GENERATE_PATH, body, None, guard)
+        return self.call(GENERATE_PATH, body, deadline, guard)
 
     def check_status(self, tasks: Sequence[Task], resolution: str, deadline: Optional[float]) -> Any:
         """POST check-status for every task at once (one batched request)."""
@@ -1283,7 +1330,7 @@ def job_to_record(job: Job) -> Dict[str, Any]:
 def typed(entry: Mapping[str, Any], key: str, kind: Any) -> Any:
     """entry[key] when it has the JSON type wanted (a number for float), else None."""
     value = entry.get(key)
-    value = float(value) if kind is float and isinstance(value, int) else value
+    value = float(value) if kind is float and isinstance(value, int) and abs(value) < 10**300 else value
     return value if isinstance(value, kind) and not isinstance(value, bool) else None
 
 
@@ -1303,11 +1350,15 @@ def job_from_record(data: Any, path: str) -> Job:
         raise usage_error("the job record %s is not usable: it lacks its jobId, baseUrl, submittedAt or tasks" % path)
     if not all(id_text(task.get("shot_id")) and id_text(task.get("task_id")) for task in tasks):
         raise usage_error("the job record %s is not usable: a task lacks its shotId or taskId" % path)
+    if not tasks and data.get("status") not in ("submitting", "unknown"):
+        raise usage_error("the job record %s is not usable: it names no task" % path)
     for task in tasks:
         task["status"] = task["status"] if task.get("status") in ("completed", "failed") else "processing"
     job["resolution"] = data["resolution"] if data.get("resolution") in RESOLUTIONS else "720p"
     found = Job(tasks=[Task(**task) for task in tasks], job_file=path, **job)
     found.combined = Video(**fields(data, VIDEO_FIELDS))
+    for video in [*(task.video for task in found.tasks), found.combined]:  # a path this program never saves to
+        video.file = video.file if (video.file or "").isprintable() else None
     found.shots = data["shots"] if isinstance(data.get("shots"), list) else []
     found.status = data["status"] if data.get("status") in ("submitting", "unknown") else job_status(found.tasks)
     found.finished_at, found.error = typed(data, "finishedAt", str), typed(data, "error", str)
@@ -1336,8 +1387,7 @@ def save_record(job: Job) -> None:
 
 def read_record(path: str) -> Any:
     """The JSON of a record file; OSError or ValueError when it cannot be read."""
-    with open(path, "rb") as handle:
-        return parse_answer(handle.read(16 * 1024 * 1024))
+    return parse_answer(read_regular_file(path, 16 * 1024 * 1024))
 
 
 def load_record(path: str) -> Job:
@@ -1366,17 +1416,17 @@ def list_records(rt: Runtime) -> List[Tuple[str, Optional[Dict[str, Any]], str]]
         usable = isinstance(data, dict) and typed(data, "jobId", str) and typed(data, "submittedAt", str)
         data = data if usable else None
         try:  # an unreadable record sorts by its file's time: the newest is said to be unreadable, not skipped
-            found.append((path, data, data["submittedAt"] if data else utc_iso(os.path.getmtime(path))))
+            found.append((path, data, data["submittedAt"] if data else utc_iso(os.lstat(path).st_mtime)))
         except OSError:
             continue
     return sorted(found, key=lambda item: (item[2], os.path.basename(item[0])), reverse=True)
 
 
-def find_record_for_tasks(tasks: Sequence[Task], rt: Runtime) -> Optional[Job]:
-    """A saved job with exactly these task IDs, so that status --task-ids-json reuses its record."""
+def find_record_for_tasks(tasks: Sequence[Task], origin: str, rt: Runtime) -> Optional[Job]:
+    """A saved job of this API origin with exactly these task IDs, so that status --task-ids-json reuses its record."""
     wanted = sorted(task.task_id for task in tasks)
     for path, data, _ in list_records(rt):
-        entries = data.get("tasks") if data else None
+        entries = data.get("tasks") if data and data.get("baseUrl") == origin else None
         if isinstance(entries, list) and sorted(str(e.get("taskId")) for e in entries if isinstance(e, dict)) == wanted:
             try:
                 return job_from_record(data, path)
@@ -1421,20 +1471,26 @@ def saved_here(video: Video, folder: str) -> bool:
         return False
 
 
-def open_part(path: str, reuse: bool) -> Optional[IO[bytes]]:
-    """The part file of `path`, created (with `reuse`, taken up again) and locked; None when it is not ours to take.
+def open_part(part: str, reuse: bool) -> Optional[IO[bytes]]:
+    """A part file, created (with `reuse`, taken up again) and locked; None when it is not ours to take.
 
     The lock is the OS's, so it is freed when the process ends however it ends: a part nobody holds is a leftover.
+    Only a regular file is taken up, never through a symbolic link: what it points at is not the job's.
     """
-    flags = os.O_RDWR | getattr(os, "O_BINARY", 0)
+    import stat
+
+    flags = os.O_RDWR | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
     try:  # not mkstemp: a video gets the user's usual permissions (umask), not 0600
-        descriptor = os.open(part_name(path), flags | os.O_CREAT | os.O_EXCL, 0o666)
+        descriptor = os.open(part, flags | os.O_CREAT | os.O_EXCL, 0o666)
     except FileExistsError:
-        if not reuse:
-            return None
-        descriptor = os.open(part_name(path), flags)
-    handle = os.fdopen(descriptor, "r+b", buffering=0)  # what arrived is on disk, even if the process is killed
+        try:
+            descriptor = os.open(part, flags) if reuse else -1
+        except OSError:  # a link (ELOOP), a folder
+            descriptor = -1
+    handle = os.fdopen(descriptor, "r+b", buffering=0) if descriptor >= 0 else None  # on disk, even if killed
     try:
+        if handle is None or not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise OSError("not a regular file")
         if sys.platform == "win32":
             import msvcrt
 
@@ -1445,44 +1501,47 @@ def open_part(path: str, reuse: bool) -> Optional[IO[bytes]]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         return handle
     except OSError:  # another run is writing it right now
-        handle.close()
+        handle.close() if handle is not None else None
         return None
 
 
 def claim_file(
-    folder: str, stem: str, extension: str, claimed: Optional[str], record: Callable[[str], None]
+    folder: str, stem: str, extension: str, job_id: str, claimed: Optional[str], record: Callable[[str], None]
 ) -> Tuple[str, Optional[IO[bytes]]]:
-    """A name for a video that nothing else uses, claimed by its part file beside it; and the part file, locked.
+    """A name for a video that nothing else uses, claimed by this job's part file beside it; and the part, locked.
 
     `record(path)` writes the name into the job record before the part file is made, so that a resume always
     finds a killed run's part again; a name the record keeps (`claimed`) is taken up again with what its part
-    holds. Returns (path, None) instead when `claimed` already holds this job's video: a run had given it its
-    name and was stopped before it could record so (see place_file).
+    holds, unless another job's part claims it now. Returns (path, None) instead when `claimed` already holds
+    this job's video: a run had given it its name and was stopped before it could record so (see place_file).
     """
+    own = part_name(claimed or "", job_id)
     if claimed and os.path.dirname(claimed) == folder:
-        if not os.path.lexists(claimed):
-            handle = open_part(claimed, reuse=True)
+        if not os.path.lexists(claimed) and os.path.basename(claimed) not in claimed_by_others(folder, own):
+            handle = open_part(own, reuse=True)
             if handle is not None:
                 return claimed, handle
-        elif os.path.isfile(part_name(claimed)) and os.path.samefile(part_name(claimed), claimed):
+        elif os.path.isfile(own) and not os.path.islink(own) and os.path.samefile(own, claimed):
             return claimed, None  # one file under both names: a run of this job named it, whole, and was stopped
+    taken = claimed_by_others(folder)
     for number in range(1, 10000):
         path = os.path.join(folder, numbered_name(stem, extension, number))
-        if not (os.path.lexists(path) or os.path.lexists(part_name(path))):
+        if not (os.path.lexists(path) or os.path.basename(path) in taken):
             record(path)
-            handle = open_part(path, reuse=False)
+            handle = open_part(part_name(path, job_id), reuse=False)
             if handle is not None:
                 return path, handle
     raise VeoError("DOWNLOAD_FAILED", "no free file name for %s in %s" % (stem + extension, folder))
 
 
-def place_file(first: str, stem: str, extension: str, handle: IO[bytes]) -> str:
+def place_file(first: str, part: str, stem: str, extension: str, handle: IO[bytes]) -> str:
     """Give a finished part file its name without replacing anything: `first`, else the next free name."""
     import errno
 
-    part, folder = part_name(first), os.path.dirname(first)
+    folder = os.path.dirname(first)
+    taken = claimed_by_others(folder, part)
     for path in [first] + [os.path.join(folder, numbered_name(stem, extension, n)) for n in range(2, 10000)]:
-        if path != first and os.path.lexists(part_name(path)):
+        if path != first and os.path.basename(path) in taken:
             continue  # another video's claim
         try:
             if os.name == "nt":
@@ -1527,8 +1586,13 @@ class PartialFile:
             self.have += len(block)
 
     def write(self, chunk: bytes) -> None:
-        """Append a chunk, counting and hashing it."""
-        self.handle.write(chunk)
+        """Append a chunk, counting and hashing it; a disk that takes only part of it is an error, not a short file."""
+        view = memoryview(chunk)
+        while view:  # an unbuffered write may take fewer bytes than given: a full disk does
+            written = self.handle.write(view)
+            if not written:
+                raise OSError(28, "No space left on device")
+            view = view[written:]
         self.digest.update(chunk)
         self.have += len(chunk)
 
@@ -1576,8 +1640,9 @@ class Fetcher:
     cancelled: Callable[[], bool] = lambda: False
     log: Callable[[str], None] = lambda line: None
     sleep: Callable[[float], None] = time.sleep
+    local: bool = False  # links to this machine are fetched: the API is on it too
 
-    def save(self, url: str, path: str, handle: IO[bytes], stem: str, extension: str) -> SavedVideo:
+    def save(self, url: str, path: str, part_path: str, handle: IO[bytes], stem: str, extension: str) -> SavedVideo:
         """Fetch a video into its claimed part file (resuming what is there), check it, then name it, replacing nothing.
 
         A failure that a later run may get past keeps the part file for a Range resume; one it cannot, removes it.
@@ -1591,16 +1656,14 @@ class Fetcher:
                 if outcome != "retry" or self.cancelled():
                     break
             if outcome == "done":  # named while the part is still locked: no other run takes it up meanwhile
-                final = place_file(path, stem, extension, handle)
-                return SavedVideo(
-                    final, part.have, part.digest.hexdigest(), time.monotonic() - started, part=part_name(path)
-                )
+                final = place_file(path, part_path, stem, extension, handle)
+                return SavedVideo(final, part.have, part.digest.hexdigest(), time.monotonic() - started, part=part_path)
         except OSError as exc:
             outcome, problem = "fatal", "the video could not be written to disk (%s)" % (exc.strerror or exc)
         finally:
             handle.close()  # and with it the lock
-        if outcome == "fatal" and os.path.exists(part_name(path)):
-            os.unlink(part_name(path))
+        if os.path.isfile(part_path) and (outcome == "fatal" or not os.path.getsize(part_path)):
+            os.unlink(part_path)  # nothing a later run could resume from
         raise VeoError("DOWNLOAD_FAILED", "%s: %s" % (clean_line(url_without_query(url), 200), problem))
 
     def fetch_once(self, url: str, part: PartialFile) -> Tuple[str, str]:
@@ -1622,13 +1685,14 @@ class Fetcher:
                 length = int(length_text) if length_text.isdigit() else None
                 kind = (headers.get("Content-Type") or "").lower()
                 if 300 <= status < 400:  # urllib hands a 3xx back when it will not follow it
-                    problem = video_link_problem(headers.get("Location")) or "more than %d times" % DOWNLOAD_REDIRECTS
+                    problem = video_link_problem(headers.get("Location"), self.local)
+                    problem = problem or "more than %d times" % DOWNLOAD_REDIRECTS
                     return "fatal", "the video link redirected: %s" % problem.replace("fetched", "followed")
                 if status not in (200, 206):
                     part.restart() if status == 416 else None
                     fatal = 400 <= status < 500 and status not in (408, 416, 429)
                     return ("fatal" if fatal else "retry"), "the video link answered HTTP %d" % status
-                if kind.startswith(("text/", "application/json", "application/xml")):
+                if any(word in kind for word in ("text/", "json", "xml", "html")):
                     return "fatal", "the video link answered with %s, not a video" % clean_line(kind.split(";")[0], 40)
                 resumed = re.match(r"bytes (\d+)-\d*/(\d+|\*)", headers.get("Content-Range") or "")  # 206 only
                 total = resumed and (int(resumed.group(2)) if resumed.group(2) != "*" else None)
@@ -1651,13 +1715,16 @@ class Fetcher:
         """Whether what arrived is the whole video: counted (urllib does not notice a body cut short), not a page."""
         if self.cancelled():
             return "stopped", "stopped"
-        if part.have == 0:
-            return "fatal", "the video link answered with an empty body"
-        if part.expected is not None and part.have != part.expected:
+        if part.expected is not None and part.have != part.expected and part.have:
             part.restart() if part.have > part.expected else None
             return "retry", "the download stopped at %d of %d bytes" % (part.have, part.expected)
         part.handle.seek(0)
-        if part.handle.read(64).lstrip()[:1] in (b"<", b"{"):
+        head = part.handle.read(4096)  # a video starts with binary; a page with text (maybe UTF-16, maybe a BOM)
+        head = head.decode("utf-16", "replace").encode("utf-8") if head[:2] in (b"\xff\xfe", b"\xfe\xff") else head
+        head = head.replace(b"\xef\xbb\xbf", b"", 1).lstrip()
+        if not head:
+            return "fatal", "the video link answered with an empty body"
+        if head[:1] in (b"<", b"{", b"["):
             return "fatal", "the video link answered with a web page, not a video"
         return "done", ""
 
@@ -1686,16 +1753,20 @@ class Downloader:
         """Prepare to save the job's videos into `folder`."""
         import queue
         import threading
+        from urllib.parse import urlsplit
 
         self.folder, self.job, self.session, opts = folder, job, session, session.opts
-        self.todo: queue.Queue[Optional[Tuple[str, Video, str, IO[bytes], str, str]]] = queue.Queue()
+        self.local = is_loopback_host(urlsplit(job.base_url).hostname or "")  # a local API: its links may be local
+        self.todo: queue.Queue[Optional[Tuple[str, Video, str, str, IO[bytes], str, str]]] = queue.Queue()
         self.done: queue.Queue[Tuple[str, Video, Union[SavedVideo, str]]] = queue.Queue()  # saved, or why not
         self.stop, self.pending = threading.Event(), 0  # pending: started, not yet collected
         self.workers: List[threading.Thread] = []
         self.started: Set[int] = set()
         self.failed: List[str] = []
         rt, log = session.rt, session.reporter.http
-        self.fetcher = Fetcher(rt.download_open, opts.timeout, opts.user_agent, self.stop.is_set, log, rt.sleep)
+        self.fetcher = Fetcher(
+            rt.download_open, opts.timeout, opts.user_agent, self.stop.is_set, log, rt.sleep, self.local
+        )
 
     def start_ready(self) -> None:
         """Start saving each video that can be saved now and was not started: completed shots, then the combined one."""
@@ -1708,11 +1779,11 @@ class Downloader:
                 continue
             self.started.add(id(video))
             self.pending += 1
-            problem = video_link_problem(video.url)
+            problem = video_link_problem(video.url, self.local)
             if problem or saved_here(video, self.folder):
                 self.done.put((name, video, problem or SavedVideo(video.file or "", video.size or 0, "", skipped=True)))
                 continue
-            stem, extension = safe_file_stem(name), video_extension(video.url)
+            stem, extension = safe_file_stem(redact(name)), video_extension(video.url)  # a name never holds the key
             video.size, video.sha256, video.error = None, None, None
 
             def record(path: str, video: Video = video) -> None:
@@ -1720,11 +1791,11 @@ class Downloader:
                 self.session.save(self.job)
 
             try:
-                path, handle = claim_file(self.folder, stem, extension, video.file, record)
+                path, handle = claim_file(self.folder, stem, extension, self.job.job_id, video.file, record)
                 if handle is None:  # a stopped run had given it this name
                     self.done.put((name, video, SavedVideo(path, os.path.getsize(path), file_sha256(path))))
                 else:
-                    self.todo.put((name, video, path, handle, stem, extension))
+                    self.todo.put((name, video, path, part_name(path, self.job.job_id), handle, stem, extension))
             except OSError as exc:  # the folder became unwritable or full meanwhile
                 handle = None
                 self.done.put((name, video, "no file could be made in %s (%s)" % (self.folder, exc.strerror or exc)))
@@ -1734,9 +1805,9 @@ class Downloader:
 
     def work(self) -> None:
         """A background thread: save the videos from the queue, one after another."""
-        for name, video, path, handle, stem, extension in iter(self.todo.get, None):
+        for name, video, path, part, handle, stem, extension in iter(self.todo.get, None):
             try:
-                self.done.put((name, video, self.fetcher.save(video.url or "", path, handle, stem, extension)))
+                self.done.put((name, video, self.fetcher.save(video.url or "", path, part, handle, stem, extension)))
             except VeoError as err:
                 self.done.put((name, video, err.message))
             except Exception as exc:  # pragma: no cover - a bug must not hang the run
@@ -1750,6 +1821,14 @@ class Downloader:
         end = time.monotonic() + seconds
         for worker in self.workers:
             worker.join(max(0.0, end - time.monotonic()))
+
+    def sweep(self) -> None:
+        """Remove this job's part files that no run holds: once its videos are saved, what killed runs left."""
+        for name in [name for name in os.listdir(self.folder) if name.endswith(".%s.part" % self.job.job_id)]:
+            handle = open_part(os.path.join(self.folder, name), reuse=True)  # None: a run is writing it
+            if handle is not None:
+                handle.close()
+                os.unlink(os.path.join(self.folder, name))
 
     def collect(self, until: Optional[float] = None) -> Iterator[Tuple[str, Video, Union[SavedVideo, str]]]:
         """Finished downloads as (name, video, saved or why not); with `until` (a clock time), wait till then."""
@@ -1782,7 +1861,7 @@ class Reporter:
 
     def write(self, *lines: str, media: bool = False) -> None:
         """Lines for people, even with --quiet: each one printable line, no key; only media() starts with MEDIA:."""
-        shown = [clean_line(line, 2000) for line in lines]
+        shown = [clean_line(line, 100000) for line in lines]  # the program's own lines are never cut: paths, commands
         self.draw([" " + line if line.startswith("MEDIA:") and not media else line for line in shown])
 
     def draw(self, lines: Sequence[str], block: Optional[List[str]] = None) -> None:
@@ -1802,9 +1881,9 @@ class Reporter:
         if not self.quiet:
             self.write(*lines)
 
-    def warn(self, text: str, once: bool = True) -> None:
-        """A warning, unless --quiet (and, when `once`, only the first time)."""
-        if not self.quiet and text not in self.warned:
+    def warn(self, text: str, once: bool = True, loud: bool = False) -> None:
+        """A warning, unless --quiet (unless `loud`); when `once`, only the first time."""
+        if (loud or not self.quiet) and text not in self.warned:
             if once:
                 self.warned.add(text)
             self.write("warning: " + text)
@@ -1897,7 +1976,9 @@ def job_table(job: Job, status: str, elapsed: float) -> str:
 
     rows = [("SHOT", "STATUS", "TIME", "FILE OR URL")]
     for task, took in zip(job.tasks, shot_times(job.tasks, elapsed)):
-        rows.append((task.shot_id[:32], task.status, format_duration(took), where(task.video, task.error or "")))
+        rows.append(
+            (clean_line(task.shot_id, 32), task.status, format_duration(took), where(task.video, task.error or ""))
+        )
     rows += [("(combined)", "", "", where(job.combined))] if job.combined.url or job.combined.sha256 else []
     cells = [[clean_line(cell, 500) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(3)]
@@ -1919,12 +2000,14 @@ class Session:
     rt: Runtime
     reporter: Reporter
     output: Output
+    saved: bool = False  # the job record says what this run knows
 
     def resume_command(self, job: Job) -> str:
         """The command that finishes this job from where it stands, with this run's own flags, quoted for the shell."""
-        ref = job.job_id if os.path.dirname(job.job_file) == jobs_dir(self.rt) else job.job_file
+        ref = job.job_id if job.job_file == os.path.join(jobs_dir(self.rt), job.job_id + ".json") else job.job_file
         tasks = json.dumps([{"shotId": t.shot_id, "taskId": t.task_id} for t in job.tasks])
-        which = ["--job", ref] if job.job_file else ["--resolution", job.resolution, "--task-ids-json", tasks]
+        # Without a record that knows the tasks (it could not be written), the tasks themselves.
+        which = ["--job", ref] if self.saved else ["--resolution", job.resolution, "--task-ids-json", tasks]
         words = [*self.rt.program, "status", *which, "--follow", *self.opts.resume_flags]
         if os.name == "nt":
             import subprocess
@@ -1938,8 +2021,11 @@ class Session:
         """Update the job record; if it cannot be written now, say so and go on (the task IDs are in the output)."""
         try:
             save_record(job)
+            self.saved = bool(job.job_file)
         except OSError as exc:
-            self.reporter.warn("the job record %s could not be updated (%s)" % (job.job_file, exc.strerror or exc))
+            self.saved = False
+            text = "the job record %s could not be updated (%s)" % (job.job_file, exc.strerror or exc)
+            self.reporter.warn(text, loud=True)
 
 
 def read_shots_source(args: argparse.Namespace, rt: Runtime) -> Any:
@@ -1998,18 +2084,23 @@ def cmd_submit(args: argparse.Namespace, session: Session) -> int:
         new_job_id(rt.wall()), base_url, args.resolution, utc_iso(rt.wall()), [], body["shots"], status="submitting"
     )
     job.job_file = os.path.abspath(args.job_file or os.path.join(jobs_dir(rt), job.job_id + ".json"))
-    if args.job_file and os.path.lexists(job.job_file):
+    try:
+        if args.job_file:  # made exclusively: two runs given one --job-file never share it
+            os.makedirs(os.path.dirname(job.job_file), exist_ok=True)
+            os.close(os.open(job.job_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        save_record(job)  # before anything is sent: a job that may exist always has a record
+    except FileExistsError:
         text = "--job-file %s already exists; it may be another job's record" % job.job_file
         raise usage_error(text, "name a new file, or leave --job-file out; nothing was sent")
-    try:
-        save_record(job)  # before anything is sent: a job that may exist always has a record
     except OSError as exc:
         text = "the job record could not be written to %s (%s); nothing was sent" % (job.job_file, exc.strerror or exc)
         raise VeoError("RECORD_NOT_WRITTEN", text, hint="make the state folder writable, or set VEO_3_1_STATE_DIR")
     # From the moment generate may leave until the job is recorded and told, a first Ctrl-C or
     # SIGTERM waits for the answer, so that the job cannot be lost; a second one stops at once.
+    wait = opts.max_wait if opts.max_wait is not None else default_max_wait(count)
+    deadline = rt.clock() + wait  # --max-wait bounds the whole run, the submit's tries included
     with HeldInterrupts(on_hold=lambda: reporter.write(WAITING)) as guard:
-        answer = send_submit(job, shots, api, guard, session)
+        answer = send_submit(job, shots, api, guard, session, deadline if opts.follow else None)
 
         def announce() -> None:
             """Record and tell the job; a Ctrl-C held until now stops the run here (run_job says how to resume)."""
@@ -2027,14 +2118,16 @@ def cmd_submit(args: argparse.Namespace, session: Session) -> int:
             if guard.caught:
                 raise KeyboardInterrupt
 
-        return run_job(job, api, session, check_now=False, before=announce)
+        return run_job(job, api, session, check_now=False, before=announce, deadline=deadline)
 
 
-def send_submit(job: Job, shots: Sequence[Shot], api: Api, guard: HeldInterrupts, session: Session) -> Any:
+def send_submit(
+    job: Job, shots: Sequence[Shot], api: Api, guard: HeldInterrupts, session: Session, deadline: Optional[float]
+) -> Any:
     """Send generate and read the job it made into `job`; the record says what became of a submit that made none."""
     try:
         try:
-            answer = api.generate(shots, job.resolution, guard)
+            answer = api.generate(shots, job.resolution, guard, deadline)
         except KeyboardInterrupt:  # a second Ctrl-C: stop at once, the outcome unknown
             raise outcome_unknown("interrupted while submitting", exit_status=EXIT_INTERRUPTED)
         job.tasks = tasks_from_generate_answer(shots, answer, utc_iso(session.rt.wall()))
@@ -2049,6 +2142,7 @@ def send_submit(job: Job, shots: Sequence[Shot], api: Api, guard: HeldInterrupts
     except VeoError as err:
         if err.code == "SUBMIT_OUTCOME_UNKNOWN":
             job.status, job.error = "unknown", err.message
+            err.exit_status = EXIT_INTERRUPTED if guard.caught else err.exit_status  # stopped, as asked, after the wait
             session.save(job)
         elif os.path.exists(job.job_file):  # surely refused, or never sent: no job exists, so no record either
             os.unlink(job.job_file)
@@ -2060,9 +2154,16 @@ def send_submit(job: Job, shots: Sequence[Shot], api: Api, guard: HeldInterrupts
     return answer
 
 
-def api_origin(given: Optional[str], rt: Runtime, recorded: Optional[str] = None) -> str:
-    """The API origin: --base-url, else the job record's, else $NANOPHOTO_BASE_URL, else the default."""
-    return check_base_url(given or recorded or rt.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL)
+def api_origin(given: Optional[str], rt: Runtime, recorded: str = "") -> str:
+    """The API origin: --base-url, else $NANOPHOTO_BASE_URL, else the default; a job record's must agree with it.
+
+    The key goes only where the user said: a record is a file anyone could hand over, so it never picks the origin.
+    """
+    origin = check_base_url(given or rt.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL)
+    if recorded and not given and recorded.rstrip("/") != origin:
+        text = "the job was made at %s, but the API origin is %s" % (clean_line(recorded, 200), origin)
+        raise usage_error(text, "to follow it there, add --base-url %s (the key is sent there)" % clean_line(recorded))
+    return origin
 
 
 def newest_record(rt: Runtime) -> str:
@@ -2098,7 +2199,10 @@ def cmd_status(args: argparse.Namespace, session: Session) -> int:
         return EXIT_OK
     if args.task_ids_json is not None:
         tasks = parse_task_ids(load_user_json(args.task_ids_json, "--task-ids-json", "give a JSON array of tasks"))
-        job = find_record_for_tasks(tasks, rt) or Job(new_job_id(rt.wall()), "", "720p", utc_iso(rt.wall()), tasks)
+        origin = api_origin(args.base_url, rt)
+        job = find_record_for_tasks(tasks, origin, rt) or Job(
+            new_job_id(rt.wall()), origin, "720p", utc_iso(rt.wall()), tasks
+        )
     else:
         is_path = args.job and (os.sep in args.job or "/" in args.job or args.job.endswith(".json"))
         record = os.path.join(jobs_dir(rt), safe_file_stem(args.job or "") + ".json")  # --job: a path, or a job id
@@ -2108,14 +2212,22 @@ def cmd_status(args: argparse.Namespace, session: Session) -> int:
             text = "job %s was submitted at %s, but %s; it may exist at the service, and credits may be spent"
             hint = PAY_TWICE_HINT + "; a job found there can be followed with status --task-ids-json"
             raise VeoError("SUBMIT_OUTCOME_UNKNOWN", text % (job.job_id, job.submitted_at, why), hint=hint)
-    job.base_url = api_origin(args.base_url, rt, job.base_url or None)
+    job.base_url = api_origin(args.base_url, rt, job.base_url)
     job.resolution = args.resolution or job.resolution
     key = find_api_key(args.api_key, rt, session.reporter.warn)
     api = Api(job.base_url, key, session.opts, rt, session.reporter.http, session.reporter.warn)
     return run_job(job, api, session, check_now=True)
 
 
-def run_job(job: Job, api: Api, session: Session, *, check_now: bool, before: Callable[[], None] = lambda: None) -> int:
+def run_job(
+    job: Job,
+    api: Api,
+    session: Session,
+    *,
+    check_now: bool,
+    before: Callable[[], None] = lambda: None,
+    deadline: Optional[float] = None,
+) -> int:
     """Check once or follow to the end; save the videos; print the result. Ctrl-C and errors keep the job."""
     opts, rt, reporter = session.opts, session.rt, session.reporter
     import calendar
@@ -2124,7 +2236,9 @@ def run_job(job: Job, api: Api, session: Session, *, check_now: bool, before: Ca
         started = float(calendar.timegm(time.strptime(job.submitted_at, "%Y-%m-%dT%H:%M:%SZ")))
     except ValueError:
         started = rt.wall()
-    deadline = rt.clock() + (opts.max_wait if opts.max_wait is not None else default_max_wait(len(job.tasks)))
+    deadline = deadline or rt.clock() + (
+        opts.max_wait if opts.max_wait is not None else default_max_wait(len(job.tasks))
+    )
     downloader = Downloader(opts.download, job, session) if opts.download else None
     timed_out, failure = "", None
     try:
@@ -2165,6 +2279,11 @@ def finish_job(
     reporter.end_live()
     downloader.close() if downloader is not None else None
     session.save(job)
+    if downloader and not (downloader.failed or downloader.pending or timed_out) and job.status != "processing":
+        try:  # every video is saved: no part file of this job is needed any more
+            downloader.sweep()
+        except OSError:
+            pass
     elapsed = session.rt.wall() - started
     result = build_result(job, elapsed)
     if failure is None and not timed_out and job.error:
@@ -2199,6 +2318,9 @@ def finish_job(
 def note_answer(job: Job, answer: Any, session: Session, started: float, downloader: Optional[Downloader]) -> None:
     """Fold an answer in; on change: save the record, a progress stage, a line for people; start ready downloads."""
     now = session.rt.wall()
+    if not job.job_file and not names_a_task(job, answer):  # status --task-ids-json: a record only for a real job
+        text = "the service's answer names none of these tasks: %s" % short_repr(answer, 200)
+        raise VeoError("BAD_RESPONSE", text, hint="check the task IDs (status --list shows the saved jobs)")
     before = {id(task): task.status for task in job.tasks}
     changed = apply_status_answer(job, answer, utc_iso(now), now - started)
     job.last_response, job.status = answer, job_status(job.tasks)
@@ -2220,8 +2342,9 @@ def note_answer(job: Job, answer: Any, session: Session, started: float, downloa
 def note_downloads(downloader: Downloader, session: Session, until: Optional[float] = None) -> bool:
     """Record and tell finished downloads (saved line and MEDIA:, or the error); True when none is left under way."""
     job, reporter = downloader.job, session.reporter
-    results = list(downloader.collect(until))
-    for name, video, saved in results:
+    results = []
+    for name, video, saved in downloader.collect(until):  # each told as it comes: a Ctrl-C loses none told
+        results.append(saved)
         label = "the combined video" if video is job.combined else name
         if isinstance(saved, str):
             video.error = saved
@@ -2235,8 +2358,8 @@ def note_downloads(downloader: Downloader, session: Session, until: Optional[flo
         reporter.media(saved.path)
     if results:
         session.save(job)
-    for saved in [item[2] for item in results if not isinstance(item[2], str)]:
-        part = saved.part or part_name(saved.path)  # recorded: the part, one file with the video, can go
+    for saved in [item for item in results if not isinstance(item, str)]:
+        part = saved.part or part_name(saved.path, job.job_id)  # recorded: the part, one with the video, can go
         try:
             os.unlink(part) if os.path.isfile(part) and os.path.samefile(part, saved.path) else None
         except OSError:
@@ -2262,7 +2385,7 @@ def follow(
             return "--max-wait ran out before every shot finished; the job goes on at the service"
         end = rt.clock() + min(session.opts.poll_interval, left)
         while rt.clock() < end:  # on a terminal, the live block's clock ticks every second meanwhile
-            rt.sleep(min(1.0, end - rt.clock()) if session.reporter.live else end - rt.clock())
+            rt.sleep(max(0.0, min(1.0 if session.reporter.live else left, end - rt.clock())))
             if session.reporter.live:
                 session.reporter.shots(job, rt.wall() - started, [])
 
@@ -2389,6 +2512,11 @@ def options_from(args: argparse.Namespace, rt: Runtime) -> Options:
     for flag, problem in (("--prompt", prompt_problem), ("--user-agent", header_problem(args.user_agent or ""))):
         if problem:
             raise usage_error("%s %s" % (flag, problem), "give it as plain text; nothing was sent")
+    for flag in ("--download", "--job-file"):  # MEDIA: lines and the resume command must name it as it is
+        path = getattr(args, flag[2:].replace("-", "_"), None)
+        if path is not None and not os.path.abspath(path).isprintable():
+            text = "the %s path %s has a control character or a byte that is not UTF-8" % (flag, clean_line(path))
+            raise usage_error(text, "name one whose path is plain text; nothing was sent")
     dry_run = args.command == "submit" and args.dry_run
     if args.command == "submit" and args.download is not None and not args.follow and not dry_run:
         text = "--download on submit needs --follow (videos exist only once the shots complete)"
@@ -2412,6 +2540,11 @@ def options_from(args: argparse.Namespace, rt: Runtime) -> Options:
 def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
     """Parse, run a command, render any error; return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    for before, word in zip(["", *argv], argv):  # a key typed anywhere stays hidden, even in a usage error
+        if word.startswith("--api") or (
+            before.startswith("--api") and word[:1] != "-" and word not in ("submit", "status")
+        ):
+            keep_secret(word.partition("=")[2] if word.startswith("--api") else word)
     args, problem = None, None
     try:
         args = build_parser(" ".join(rt.program)).parse_args(argv)
@@ -2458,15 +2591,10 @@ def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
 
 
 def output_flags(argv: Sequence[str]) -> argparse.Namespace:
-    """--json-only, --quiet and --verbose alone, parsed exactly, for a command line that could not be parsed whole."""
-    parser = Parser(add_help=False)
-    parser.add_argument("--json-only", "--json", action="store_true")
-    parser.add_argument("-q", "--quiet", action="store_true")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    try:
-        return parser.parse_known_args(argv)[0]
-    except VeoError:
-        return argparse.Namespace(json_only=False, quiet=False, verbose=False)
+    """--json-only (or --json), --quiet and --verbose as exact words, for a command line that could not be parsed."""
+    words = set(argv)
+    quiet, verbose = bool(words & {"-q", "--quiet"}), bool(words & {"-v", "--verbose"})
+    return argparse.Namespace(json_only=bool(words & {"--json-only", "--json"}), quiet=quiet, verbose=verbose)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -6,9 +6,13 @@ import io
 import os
 import tempfile
 import unittest
+from typing import List
 
 from fake_nanophoto import FakeNanoPhoto, video_sha256
 from helpers import veo
+
+JOB = "20261127T000000Z-000abcdef"  # the job whose part files these are
+PART = ".shot.mp4.%s.part" % JOB
 
 
 class SafeNames(unittest.TestCase):
@@ -46,7 +50,7 @@ class SafeNames(unittest.TestCase):
         with tempfile.TemporaryDirectory() as folder:
             paths = []
             for shot_id in ["a/b", "a_b", "A_B", "a?b", "Shot", "shot", "shot"]:
-                path, handle = veo.claim_file(folder, veo.safe_file_stem(shot_id), ".mp4", None, lambda path: None)
+                path, handle = veo.claim_file(folder, veo.safe_file_stem(shot_id), ".mp4", JOB, None, lambda path: None)
                 assert handle is not None
                 handle.close()
                 paths.append(path)
@@ -70,10 +74,11 @@ class SaveVideo(unittest.TestCase):
 
     def save(self, name: str = "t1", opener=None, claimed=None, **kwargs):  # type: ignore[no-untyped-def]
         url = self.fake.video_url(name)
-        path, handle = veo.claim_file(self.dir, "shot", ".mp4", claimed, lambda path: None)
+        path, handle = veo.claim_file(self.dir, "shot", ".mp4", JOB, claimed, lambda path: None)
         assert handle is not None
+        kwargs.setdefault("local", True)  # the fake's links are on this machine, as its API is
         fetcher = veo.Fetcher(opener or veo.urlopen_for("download"), 5, "test", sleep=lambda s: None, **kwargs)
-        return fetcher.save(url, path, handle, "shot", ".mp4")
+        return fetcher.save(url, path, veo.part_name(path, JOB), handle, "shot", ".mp4")
 
     def leftovers(self) -> list:
         return [name for name in os.listdir(self.dir) if name.endswith(".part")]
@@ -116,14 +121,14 @@ class SaveVideo(unittest.TestCase):
             self.save()
         self.assertEqual(caught.exception.exit_status, 7)
         self.assertIn("stopped at", caught.exception.message)
-        self.assertEqual(os.listdir(self.dir), [".shot.mp4.part"])  # no partial file under the final name
+        self.assertEqual(os.listdir(self.dir), [PART])  # no partial file under the final name
         # The next run takes the claimed name up again and fetches only the rest.
         saved = self.save(claimed=os.path.join(self.dir, "shot.mp4"))
         self.assertEqual(
             (saved.path, saved.sha256), (os.path.join(self.dir, "shot.mp4"), video_sha256("t1.mp4", 300_000))
         )
         self.assertTrue(self.fake.seen(origin="cdn")[-1].headers["Range"].startswith("bytes="))
-        self.assertEqual(sorted(os.listdir(self.dir)), [".shot.mp4.part", "shot.mp4"])  # one file, two names
+        self.assertEqual(sorted(os.listdir(self.dir)), [PART, "shot.mp4"])  # one file, two names
 
     def test_an_expired_link_is_not_retried(self) -> None:
         self.fake.add_fault("video", "status", status=403)
@@ -161,7 +166,7 @@ class SaveVideo(unittest.TestCase):
         self.fake.add_fault("video", "redirect", status=302, headers={"Location": "http://example.com/x.mp4"})
         with self.assertRaises(veo.VeoError) as caught:
             self.save("t2")
-        self.assertIn("not an https:// URL; it was not followed", caught.exception.message)
+        self.assertIn("not an https:// URL to a public host; it was not followed", caught.exception.message)
 
     def test_five_redirects_at_most(self) -> None:
         for hops, saved in ((5, True), (6, False)):
@@ -182,9 +187,14 @@ class SaveVideo(unittest.TestCase):
                     self.fake.faults["video"].clear()
 
     def test_a_cancelled_download_keeps_its_part_for_a_range_resume(self) -> None:
-        with self.assertRaises(veo.VeoError):
-            self.save(cancelled=lambda: True)
-        self.assertEqual(os.listdir(self.dir), [".shot.mp4.part"])
+        asked: List[int] = []
+        with self.assertRaises(veo.VeoError):  # stopped after the first chunk
+            self.save(cancelled=lambda: bool(asked.append(1)) or len(asked) > 1)
+        self.assertEqual(os.listdir(self.dir), [PART])
+        self.assertGreater(os.path.getsize(os.path.join(self.dir, PART)), 0)
+        with self.assertRaises(veo.VeoError):  # stopped before a byte came: nothing to resume, no part left
+            self.save("t2", cancelled=lambda: True, claimed=os.path.join(self.dir, "shot-2.mp4"))
+        self.assertEqual(os.listdir(self.dir), [PART])
 
     def test_a_full_disk_is_a_clear_error_not_a_retry(self) -> None:
         class FullDisk(io.BytesIO):

@@ -124,7 +124,7 @@ class KeyOrder(MachineTest):
         with open(path, "w") as handle:
             handle.write(" " * (2 * 1024 * 1024))
         self.assertEqual(self.submit(machine), 3)
-        self.assertIn("is over 1 MiB", machine.err())
+        self.assertIn("was skipped (it is over 1 MiB)", machine.err())
 
     def test_no_key_exits_3_naming_all_three_ways(self) -> None:
         machine = self.machine(environ={"NANOPHOTO_API_KEY": ""})
