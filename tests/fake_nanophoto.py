@@ -58,7 +58,7 @@ class Fault:
     """One fault to apply to the next request of an endpoint."""
 
     # status | html | error | drop | slow | broken_json | redirect | echo_key | hang | drip | mutate;
-    # for videos also: cut | empty | html_as_video | drip
+    # for videos also: cut | empty | html_as_video | drip | body (`body`, with headers' Content-Type)
     kind: str
     status: int = 500
     headers: Dict[str, str] = field(default_factory=dict)
@@ -66,6 +66,7 @@ class Fault:
     seconds: float = 0.0  # slow: before answering; drip: between two bytes; hang: how long to say nothing
     then_answer: bool = True  # "slow" and "drop": answer after? ("drop" after processing: process first)
     mutate: Optional[Callable[[Any], Any]] = None  # mutate: the real answer in, what to send out (JSON, or bytes)
+    body: bytes = b""
 
 
 @dataclass
@@ -587,6 +588,9 @@ class FakeHandler(BaseHTTPRequestHandler):
         fault = fake.next_fault("video")
         if fault is not None and fault.kind == "empty":
             self.send(200, b"", "video/mp4")
+            return
+        if fault is not None and fault.kind == "body":
+            self.send(200, fault.body, fault.headers.get("Content-Type", "video/mp4"))
             return
         if fault is not None and fault.kind == "html_as_video":
             self.send(200, (HTML_PAGE % (200, 200)).encode(), "video/mp4")

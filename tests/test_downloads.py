@@ -216,3 +216,43 @@ class SaveVideo(unittest.TestCase):
             veo.prepare_download_dir(path)
         self.assertEqual(caught.exception.exit_status, 2)
         self.assertTrue(os.path.isdir(veo.prepare_download_dir(os.path.join(self.dir, "new", "deep"))))
+
+    def test_a_disk_that_takes_part_of_each_write_gets_every_byte_or_says_it_is_full(self) -> None:
+        class Stingy(io.BytesIO):
+            room = 10**9
+
+            def write(self, data) -> int:  # type: ignore[no-untyped-def,override]
+                if self.tell() >= self.room:
+                    raise OSError(28, "No space left on device")
+                return super().write(bytes(data[: min(1000, self.room - self.tell())]))
+
+        part = veo.PartialFile(Stingy())
+        part.write(b"v" * 5000)  # five writes, each taking 1000 bytes
+        self.assertEqual((part.have, part.handle.getvalue()), (5000, b"v" * 5000))
+        full = Stingy()
+        full.room = 3000
+        with self.assertRaises(OSError):  # never a video recorded as whole that the disk cut short
+            veo.PartialFile(full).write(b"v" * 5000)
+
+
+class VideoLinkRule(unittest.TestCase):
+    def test_https_to_a_public_host_and_this_machine_only_for_a_local_api(self) -> None:
+        fetched = [
+            ("https://cdn.example.com/v.mp4", False),
+            ("http://127.0.0.1:8787/v.mp4", True),
+            ("https://localhost/v.mp4", True),
+        ]
+        refused = [
+            ("http://127.0.0.1:8787/v.mp4", False),  # a remote service cannot make the program fetch from this machine
+            ("https://localhost/v.mp4", False),
+            ("https://169.254.169.254/latest/v.mp4", False),
+            ("https://10.1.2.3/v.mp4", True),
+            ("https://intranet/v.mp4", False),
+            ("https://printer.local/v.mp4", False),
+            ("http://cdn.example.com/v.mp4", True),
+            ("ftp://cdn.example.com/v.mp4", False),
+        ]
+        for url, local in fetched:
+            self.assertIsNone(veo.video_link_problem(url, local), (url, local))
+        for url, local in refused:
+            self.assertIn("it was not fetched", veo.video_link_problem(url, local) or "", (url, local))

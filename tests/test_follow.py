@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import stat
 import time
 import urllib.error
+from typing import Any, List
+from unittest import mock
 
 from helpers import MachineTest, generated, shots_json, status_answer, veo
 
@@ -237,6 +240,18 @@ class Following(MachineTest):
         self.assertEqual(machine.run("status", "--task-ids-json", TWO), 1)
         self.assertEqual([line["stage"] for line in machine.lines()], ["progress", "result"])
 
+    def test_a_tiny_poll_interval_never_sleeps_a_negative_time(self) -> None:
+        machine = self.machine(generated("t1"), status_answer(("t1", "processing")), status_answer(("t1", "completed")))
+        reading = machine.time.clock
+
+        def clock() -> float:  # each reading a little later than the one before, as on a real machine
+            machine.time.now += 1e-6
+            return reading()
+
+        machine.rt.clock = clock
+        status = machine.run("submit", "--shots-json", shots_json(), "--follow", "--poll-interval", "0.0000015")
+        self.assertEqual(status, 0, machine.err())  # FakeClock.sleep refuses a negative time
+
 
 class JobRecord(MachineTest):
     def test_written_before_the_first_poll_owner_only_without_key(self) -> None:
@@ -356,6 +371,29 @@ class JobRecord(MachineTest):
         self.assertEqual(machine.run("status", "--last", "--job", "x", "--json-only"), 2)
         machine = self.machine()
         self.assertEqual(machine.run("status", "--json-only"), 2)
+
+    def test_a_record_that_cannot_be_updated_gives_a_resume_command_naming_the_tasks(self) -> None:
+        machine = self.machine(generated("t1"), *[status_answer(("t1", "processing"))] * 3)
+        write = veo.save_record
+        writes: List[str] = []
+
+        def full_disk_after_the_first(job: Any) -> None:
+            writes.append(job.status)
+            if len(writes) > 1:  # the record said "submitting"; then the disk filled up
+                raise OSError(28, "No space left on device")
+            write(job)
+
+        with mock.patch.object(veo, "save_record", full_disk_after_the_first):
+            flags = ("--follow", "--poll-interval", "10", "--max-wait", "20", "--json-only", "--quiet")
+            self.assertEqual(machine.run("submit", "--shots-json", shots_json(), *flags), 6)
+        self.assertIn("warning: the job record", machine.err())  # even with --quiet: the record is stale
+        line = next(line for line in machine.err().splitlines() if line.startswith("resume with: "))
+        self.assertNotIn("--job", line)  # the record says "submitting": --job would refuse it
+        args = shlex.split(line[len("resume with: ") :])[1:]
+        self.assertIn('[{"shotId": "shot-1", "taskId": "t1"}]', args)
+        machine.again(status_answer(("t1", "completed")))
+        self.assertEqual(machine.run(*args), 0, machine.err())
+        self.assertEqual(machine.document()["status"], "completed")
 
 
 class Interrupt(MachineTest):

@@ -5,16 +5,19 @@ Whole-program tests: the real command as a subprocess against the fake NanoPhoto
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import signal
 import subprocess
 import time
 from typing import Any, List
+from urllib.parse import quote
 
-from fake_nanophoto import echo_key_everywhere, inject_lines, links, nested, video_sha256, with_nan
-from helpers import CLI, concurrently, stop_process
-from test_e2e import FAST, EndToEnd
+from fake_nanophoto import FakeNanoPhoto, echo_key_everywhere, inject_lines, links, nested, video_sha256, with_nan
+from helpers import CLI, SHOT, concurrently, stop_process, veo
+from test_e2e import FAST, KEY, EndToEnd
 from test_second_job import media_lines, sha256_of
 
 load_tests = concurrently  # whole-program tests, run side by side (helpers.ConcurrentSuite)
@@ -311,9 +314,10 @@ class BoundedTime(EndToEnd):
             self.assertIsNone(process.poll())
         started = time.monotonic()
         process.terminate()
-        _out, err = process.communicate(timeout=30)
+        out, err = process.communicate(timeout=30)
         self.assertLess(time.monotonic() - started, 3)
-        self.assertIn(process.returncode, (7, 130), err)
+        self.assertEqual(process.returncode, 130, err)  # stopped as asked, once the wait was over
+        self.assertIn("SUBMIT_OUTCOME_UNKNOWN", out)
         self.assertIn("waiting for the service's answer", err)
         self.assertEqual(json.loads(self.run_cli("status", "--list").stdout)[0]["status"], "unknown")
 
@@ -445,3 +449,259 @@ class Records(EndToEnd):
         self.assertIn("the newest job record %s cannot be read" % newest["jobFile"], done.stderr)
         listing = json.loads(self.run_cli("status", "--list").stdout)
         self.assertEqual([job["status"] for job in listing], ["unreadable", "processing"])
+
+
+class TheKeyInEveryForm(EndToEnd):
+    in_process = True
+
+    def leaks(self, text: str, form: str) -> List[str]:
+        """Every run of 8 or more of a form's characters found in text, in any letter case."""
+        return [form[i : i + 8] for i in range(len(form) - 7) if form[i : i + 8].lower() in text.lower()]
+
+    def test_a_shot_id_holding_the_key_names_no_file_and_no_line(self) -> None:
+        self.fake.polls_per_shot = 1
+        for shot_id in (KEY, "a" * 85 + KEY):  # the second is long enough to be cut when made a file name
+            with self.subTest(length=len(shot_id)):
+                folder = "v%d" % len(shot_id)
+                shots = json.dumps([dict(SHOT, id=shot_id)])
+                done = self.run_cli(
+                    "submit", "--shots-json", shots, "--follow", "--download", folder, "--json-only", *FAST
+                )
+                self.assertEqual(done.returncode, 0, done.stderr)
+                saved = self.document(done)["shots"][0]["file"]
+                self.assertTrue(os.path.isfile(saved))  # the name said is the file's own
+                self.assertEqual(media_lines(done.stderr), [saved])
+                for name in os.listdir(os.path.join(self.tmp, folder)):
+                    self.assertEqual(self.leaks(name, KEY), [], name)
+                table = veo.job_table(veo.Job("j", "", "720p", "", [veo.Task(shot_id, "t")]), "done", 1.0)
+                self.assertEqual(self.leaks(table, KEY), [])  # the terminal's table hides before it cuts
+
+    def test_the_key_is_hidden_in_any_letter_case_and_encoding(self) -> None:
+        key = "np_AbC/dEf+GhI=0123456789"
+        raw = key.encode()
+        forms = [key.upper(), key.lower(), raw.hex(), raw.hex().upper(), base64.b64encode(raw).decode()]
+        forms += [
+            quote(key),
+            quote(key, safe="").lower(),
+            key.replace("/", "\\/"),
+            base64.urlsafe_b64encode(raw).decode(),
+        ]
+        self.fake.key = key
+
+        def echo(payload: Any) -> Any:
+            payload["echo"] = forms
+            for entry in payload.get("shots", []):
+                entry.update(status="failed", error="refused: " + " ".join(forms))
+            return payload
+
+        self.fake.add_fault("check-status", "mutate", mutate=echo)
+        done = self.run_cli("submit", "--prompt", "x", "--follow", *FAST, env={"NANOPHOTO_API_KEY": key})
+        self.assertEqual(done.returncode, 1, done.stderr)
+        self.assertIn("refused: ***", done.stderr)
+        for form in forms:
+            self.assertEqual(self.leaks(done.stdout + done.stderr, form), [], form)
+            with open(self.ndjson(done)[-1]["result"]["jobFile"]) as handle:
+                self.assertEqual(self.leaks(handle.read(), form), [], form)
+
+    def test_an_all_digit_key_echoed_as_a_number_is_hidden(self) -> None:
+        key = "12345678901234"
+        self.fake.key = key
+        self.fake.add_fault("generate", "mutate", mutate=lambda payload: dict(payload, account=int(key)))
+        done = self.run_cli("submit", "--prompt", "x", "--json-only", env={"NANOPHOTO_API_KEY": key})
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertNotIn(key, done.stdout)
+        self.assertEqual(self.document(done)["response"]["account"], "***")
+
+    def test_a_key_typed_into_a_bad_command_line_is_not_shown(self) -> None:
+        typed = "sk-typed-by-hand-98765"
+        for args in (
+            ["--api-key", typed, "submit", "--prompt", "x"],  # before the command: argparse's "invalid choice"
+            ["--api-key=" + typed, "submit", "--prompt", "x"],
+            ["submit", "--prompt", "x", "--api", typed],  # no abbreviation: "unrecognized arguments"
+            ["submit", "--prompt", "x", "--apikey", typed],
+        ):
+            with self.subTest(args=args[:2]):
+                done = self.run_cli(*args, "--json-only")
+                self.assertEqual(done.returncode, 2, done.stderr)
+                self.assertEqual(self.leaks(done.stdout + done.stderr, typed), [])
+                self.assertEqual(self.document(done)["error"]["code"], "INVALID_ARGUMENTS")
+        self.assertEqual(self.fake.requests, [])
+
+    def test_a_record_naming_another_origin_gets_no_key(self) -> None:
+        with FakeNanoPhoto(key=KEY) as other:
+            job = self.document(self.run_cli("submit", "--prompt", "x", "--json-only"))
+            with open(job["jobFile"]) as handle:
+                record = json.load(handle)
+            record["baseUrl"] = other.api_url  # a record handed over, or edited
+            path = os.path.join(self.tmp, "handed-over.json")
+            with open(path, "w") as handle:
+                json.dump(record, handle)
+            done = self.run_cli("status", "--job", path, "--follow", "--json-only", *FAST)
+            self.assertEqual(done.returncode, 2, done.stderr)
+            self.assertIn("but the API origin is %s" % self.fake.api_url, done.stderr)
+            self.assertIn("hint: to follow it there, add --base-url %s" % other.api_url, done.stderr)
+            self.assertEqual(other.requests, [])
+            done = self.run_cli("status", "--job", path, "--json-only", "--base-url", other.api_url)
+            self.assertEqual(len(other.seen("check-status")), 1)  # where the user says, the key goes
+
+
+class PagesAndLinks(EndToEnd):
+    in_process = True
+
+    def test_a_page_is_not_a_video_however_it_is_dressed(self) -> None:
+        self.fake.polls_per_shot = 1
+        pages = [
+            ("newlines first", b"\n" * 100 + b"<html><body>expired</body></html>", "video/mp4"),
+            ("a byte-order mark", b"\xef\xbb\xbf<!DOCTYPE html><html></html>", "application/octet-stream"),
+            ("UTF-16", "<html><body>expired</body></html>".encode("utf-16"), "video/mp4"),
+            ("whitespace only", b" \r\n\t" * 50, "video/mp4"),
+            ("XHTML", b"\x00\x00\x00\x18ftypmp42 looks binary", "application/xhtml+xml"),
+            ("a JSON array", b'["error", "expired"]', "video/mp4"),
+        ]
+        for what, body, kind in pages:
+            with self.subTest(what=what):
+                self.fake.add_fault("video", "body", body=body, headers={"Content-Type": kind})
+                folder = what.replace(" ", "-")
+                done = self.run_cli("submit", "--prompt", "x", "--follow", "--download", folder, "--json-only", *FAST)
+                self.assertEqual(done.returncode, 7, done.stderr)
+                self.assertIsNone(self.document(done)["shots"][0]["file"])
+                self.assertEqual(os.listdir(os.path.join(self.tmp, folder)), [])
+                self.assertEqual(media_lines(done.stderr), [])
+
+    def test_a_video_whose_first_box_is_60_bytes_is_still_a_video(self) -> None:
+        # An MP4 starts with its first box's size: 60 is "<" as a byte, after three zero bytes.
+        self.fake.polls_per_shot = 1
+        body = b"\x00\x00\x00\x3cftypisom" + bytes(range(256)) * 40
+        self.fake.add_fault("video", "body", body=body)
+        done = self.run_cli("submit", "--prompt", "x", "--follow", "--download", "v", "--json-only", *FAST)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(sha256_of(self.document(done)["shots"][0]["file"]), hashlib.sha256(body).hexdigest())
+
+    def test_https_links_to_private_or_local_hosts_are_not_fetched(self) -> None:
+        self.fake.polls_per_shot = 1
+        for base in ("https://169.254.169.254/latest/", "https://10.1.2.3/v/", "https://intranet/v/"):
+            with self.subTest(base=base):
+                self.fake.add_fault("check-status", "mutate", mutate=links(base), count=2)
+                done = self.run_cli("submit", "--prompt", "x", "--follow", "--download", "v", "--json-only", *FAST)
+                self.assertEqual(done.returncode, 7, done.stderr)
+                self.assertIn("not an https:// URL to a public host", self.document(done)["shots"][0]["downloadError"])
+
+    def test_a_link_that_can_never_work_leaves_no_part_file(self) -> None:
+        self.fake.polls_per_shot = 1
+        self.fake.add_fault("check-status", "mutate", mutate=links("http://127.0.0.1:1/v/"), count=2)  # refused
+        done = self.run_cli("submit", "--prompt", "x", "--follow", "--download", "v", "--json-only", *FAST)
+        self.assertEqual(done.returncode, 7, done.stderr)
+        self.assertEqual(os.listdir(os.path.join(self.tmp, "v")), [])
+
+
+class DeadlinesHold(EndToEnd):
+    in_process = True
+
+    def test_max_wait_cuts_a_hanging_status_request(self) -> None:
+        self.fake.add_fault("check-status", "hang", seconds=30)
+        started = time.monotonic()
+        done = self.run_cli("submit", "--prompt", "x", "--follow", "--max-wait", "1", "--timeout", "60", "--json-only")
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertEqual(done.returncode, 6, done.stderr)
+
+    def test_max_wait_bounds_the_submit_s_tries_too(self) -> None:
+        self.fake.add_fault("generate", "status", status=429, headers={"Retry-After": "20"}, count=3)
+        started = time.monotonic()
+        done = self.run_cli("submit", "--prompt", "x", "--follow", "--max-wait", "3", "--json-only")
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertEqual(done.returncode, 5, done.stderr)
+        self.assertIn("asked to wait 20s (Retry-After), longer than the 3s left", done.stderr)
+        self.assertEqual(len(self.fake.seen("generate")), 1)
+        self.assertEqual(json.loads(self.run_cli("status", "--list").stdout), [])  # refused: no job, no record
+
+    def test_a_retry_after_of_1e308_is_said_briefly(self) -> None:
+        self.fake.add_fault("check-status", "status", status=429, headers={"Retry-After": "1e308"})
+        job = self.document(self.run_cli("submit", "--prompt", "x", "--json-only"))
+        done = self.run_cli("status", "--job", job["jobId"], "--json-only")
+        self.assertEqual(done.returncode, 5, done.stderr)
+        self.assertLess(max(len(line) for line in done.stderr.splitlines()), 300)
+
+    def test_a_tiny_poll_interval_is_no_crash(self) -> None:
+        self.fake.polls_per_shot = 3
+        done = self.run_cli("submit", "--prompt", "x", "--follow", "--poll-interval", "0.000001", "--json-only")
+        self.assertEqual(done.returncode, 0, done.stderr)
+
+
+class OddAnswersAndFiles(EndToEnd):
+    in_process = True
+
+    def test_an_answer_with_a_byte_order_mark_is_read(self) -> None:
+        self.fake.add_fault("generate", "mutate", mutate=lambda payload: b"\xef\xbb\xbf" + json.dumps(payload).encode())
+        done = self.run_cli("submit", "--prompt", "x", "--json-only")
+        self.assertEqual(done.returncode, 0, done.stderr)
+
+    def test_a_lone_surrogate_in_an_answer_becomes_a_replacement_character(self) -> None:
+        self.fake.add_fault(
+            "generate", "mutate", mutate=lambda payload: json.dumps(payload)[:-1].encode() + b', "note": "a\\ud800b"}'
+        )
+        done = self.run_cli("submit", "--prompt", "x", "--json-only")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertNotIn("\\ud800", done.stdout)
+        self.assertEqual(self.document(done)["response"]["note"], "a\ufffdb")
+
+    def test_a_huge_number_in_a_record_is_no_crash(self) -> None:
+        job = self.document(self.run_cli("submit", "--prompt", "x", "--json-only"))
+        with open(job["jobFile"]) as handle:
+            text = handle.read()
+        with open(job["jobFile"], "w") as handle:
+            handle.write(text.replace('"elapsedSeconds":null', '"elapsedSeconds":' + "9" * 400))
+        done = self.run_cli("status", "--last", "--json-only")
+        self.assertEqual(done.returncode, 0, done.stderr)
+
+    def test_a_device_or_a_pipe_as_openclaw_config_is_skipped_at_once(self) -> None:
+        fifo = os.path.join(self.tmp, "config.fifo")
+        os.mkfifo(fifo)
+        for path in ("/dev/zero", fifo):
+            with self.subTest(path=path):
+                started = time.monotonic()
+                env = {"NANOPHOTO_API_KEY": "", "OPENCLAW_CONFIG_PATH": path}
+                done = self.run_cli("submit", "--prompt", "x", "--json-only", env=env)
+                self.assertLess(time.monotonic() - started, 5)
+                self.assertEqual(done.returncode, 3, done.stderr)
+                self.assertIn("the OpenClaw config %s was skipped (not a regular file)" % path, done.stderr)
+
+    def test_status_task_ids_json_records_only_an_answer_about_those_tasks(self) -> None:
+        task_id = self.fake.generate({"shots": [SHOT]})[1]["shots"][0]["taskId"]  # a task the service knows
+        tasks = json.dumps([{"shotId": "shot-1", "taskId": task_id}])
+        for answer in ({}, [], {"success": True, "shots": [{"taskId": "someone-elses", "status": "completed"}]}):
+            with self.subTest(answer=answer):
+                self.fake.add_fault("check-status", "mutate", mutate=lambda payload, answer=answer: answer)
+                done = self.run_cli("status", "--task-ids-json", tasks, "--json-only")
+                self.assertEqual(done.returncode, 7, done.stderr)
+                self.assertEqual(self.document(done)["error"]["code"], "BAD_RESPONSE")
+        self.assertEqual(json.loads(self.run_cli("status", "--list").stdout), [])
+
+    def test_records_that_are_pipes_links_to_nothing_or_name_no_task(self) -> None:
+        self.run_cli("submit", "--prompt", "older", "--json-only")
+        jobs = os.path.join(self.tmp, "state", "jobs")
+        os.mkfifo(os.path.join(jobs, "20990101T000000Z-000fifo00.json"))
+        started = time.monotonic()
+        listing = json.loads(self.run_cli("status", "--list").stdout)  # a pipe is not waited on
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertIn("unreadable", [entry["status"] for entry in listing])
+        os.unlink(os.path.join(jobs, "20990101T000000Z-000fifo00.json"))
+        os.symlink(os.path.join(self.tmp, "gone.json"), os.path.join(jobs, "20990101T000000Z-000link00.json"))
+        os.utime(os.path.join(jobs, "20990101T000000Z-000link00.json"), (4e9, 4e9), follow_symlinks=False)
+        done = self.run_cli("status", "--last", "--json-only")  # the newest is said, not skipped
+        self.assertEqual(done.returncode, 2, done.stderr)
+        self.assertIn("cannot be read", done.stderr)
+        os.unlink(os.path.join(jobs, "20990101T000000Z-000link00.json"))
+        job = self.document(self.run_cli("submit", "--prompt", "x", "--json-only"))
+        with open(job["jobFile"]) as handle:
+            record = json.load(handle)
+        with open(job["jobFile"], "w") as handle:
+            json.dump(dict(record, tasks=[]), handle)
+        done = self.run_cli("status", "--last", "--json-only")
+        self.assertEqual(done.returncode, 2, done.stderr)
+        self.assertIn("it names no task", done.stderr)
+        self.assertEqual(len(self.fake.seen("check-status")), 0)
+
+    def test_a_usage_error_with_json_is_one_bare_document(self) -> None:
+        done = self.run_cli("status", "--list", "--json", "--quiet=1")
+        self.assertEqual(done.returncode, 2, done.stderr)
+        self.assertEqual(self.document(done)["status"], "error")

@@ -197,6 +197,86 @@ class TheResumeCommandFinishesTheJob(EndToEnd):
         self.fake.polls_per_shot = 1
         self.check_finished(self.run_printed(line))
 
+    def test_with_a_job_file_in_the_jobs_folder(self) -> None:
+        jobs = os.path.join(self.tmp, "state", "jobs")
+        os.makedirs(jobs)
+        self.fake.polls_per_shot = 10_000
+        args = ("--download", "my videos", "--job-file", os.path.join(jobs, "custom.json"), "--max-wait", "0.3")
+        done = self.run_cli("submit", "--prompt", "fox", "--follow", "--json-only", *args, *FAST)
+        self.assertEqual(done.returncode, 6, done.stderr)
+        line = self.resume_line(done.stderr)
+        self.assertIn("--job %s" % os.path.join(jobs, "custom.json"), line)  # the record is not at <jobId>.json
+        self.fake.polls_per_shot = 1
+        self.check_finished(self.run_printed(line.replace("--max-wait 0.3", "--max-wait 30")))
+
+    def test_when_the_script_is_run_through_a_link_without_py(self) -> None:
+        link = os.path.join(self.tmp, "veo")
+        os.symlink(CLI[-1], link)
+        self.fake.polls_per_shot = 10_000
+        command = [*CLI[:-1], link, "submit", "--prompt", "fox", "--follow", "--download", "my videos", "--json-only"]
+        done = subprocess.run(
+            [*command, "--max-wait", "0.3", *FAST],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, **self.env),
+            cwd=self.tmp,
+        )
+        self.assertEqual(done.returncode, 6, done.stderr)
+        line = self.resume_line(done.stderr)
+        self.assertIn(" %s status --job " % link, line)
+        self.fake.polls_per_shot = 1
+        self.check_finished(self.run_printed(line.replace("--max-wait 0.3", "--max-wait 30")))
+
+    def test_with_a_folder_path_of_3000_characters(self) -> None:
+        deep = os.path.join("my videos", *["d" * 200] * 14)  # PATH_MAX is 4096; each name at most 255
+        os.makedirs(os.path.join(self.tmp, deep))
+        self.fake.polls_per_shot = 1
+        self.fake.add_fault("video", "status", status=404)
+        done = self.run_cli("submit", "--prompt", "fox", "--follow", "--download", deep, "--json-only", *FAST)
+        self.assertEqual(done.returncode, 7, done.stderr)
+        line = self.resume_line(done.stderr)  # whole: no "..." cut into it
+        done = self.run_printed(line)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        path = self.document(done)["shots"][0]["file"]
+        self.assertEqual(os.path.dirname(path), os.path.join(os.path.realpath(self.tmp), deep))
+        self.assertEqual(media_lines(done.stderr), [path])
+
+    def test_a_folder_whose_path_no_line_can_show_is_refused_before_sending(self) -> None:
+        for folder in ("a\nb", "tab\there", "bad-\udcff-byte"):
+            with self.subTest(folder=folder):
+                done = self.run_cli("submit", "--prompt", "fox", "--follow", "--download", folder, "--json-only")
+                self.assertEqual(done.returncode, 2, done.stderr)
+                self.assertIn("has a control character or a byte that is not UTF-8", done.stderr)
+        self.assertEqual(self.fake.requests, [])
+
+    def test_ctrl_c_while_the_last_videos_are_saved_keeps_those_already_saved(self) -> None:
+        self.fake.polls_per_shot = 1
+        self.fake.add_fault("video", "slow", seconds=0.5)  # the first comes once following is over
+        self.fake.add_fault("video", "drip", seconds=0.001)  # the second over a minute
+        shots = self.shots("one", "two")
+        command = [*CLI, "submit", "--shots-json", shots, "--follow", "--download", "v", "--json-only", *FAST]
+        process = subprocess.Popen(
+            [*command, "--download-workers", "1"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, **self.env),
+            cwd=self.tmp,
+        )
+        self.addCleanup(stop_process, process)
+        assert process.stderr is not None
+        told = [process.stderr.readline()]
+        while not told[-1].startswith("MEDIA:"):  # the first is saved and told; the run waits for the second
+            told.append(process.stderr.readline())
+            self.assertTrue(told[-1], "".join(told))
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+        err = "".join(told) + err
+        self.assertEqual(process.returncode, 130, err)
+        shots_saved = [shot["file"] for shot in json.loads(out)["shots"]]
+        self.assertEqual(shots_saved, [os.path.join(os.path.realpath(self.tmp), "v", "shot-1.mp4"), None])
+        self.assertEqual(media_lines(err), [shots_saved[0]])
+
 
 class ExactFlags(EndToEnd):
     def test_json_is_an_alias_and_nothing_else_is_abbreviated(self) -> None:
@@ -254,3 +334,86 @@ class WrongTypes(EndToEnd):
                 {"shots[%d]" % n for n in range(len(chunk))},
             )
         self.assertEqual(self.fake.seen("generate"), [])
+
+
+class PartFilesAreTheJobsOwn(EndToEnd):
+    in_process = True
+
+    def saved_job(self, folder: str = "v") -> Any:
+        """A job whose video was saved into `folder`, then deleted: the next run saves it again."""
+        done = self.run_cli("submit", "--prompt", "fox", "--follow", "--download", folder, "--json-only", *FAST)
+        job = self.document(done)
+        os.unlink(job["shots"][0]["file"])
+        return job
+
+    def test_a_link_at_the_part_name_is_never_written_through(self) -> None:
+        self.fake.polls_per_shot = 1
+        job = self.saved_job()
+        precious = os.path.join(self.tmp, "precious")
+        with open(precious, "wb") as handle:
+            handle.write(b"the user's own")
+        os.symlink(precious, os.path.join(self.tmp, "v", ".shot-1.mp4.%s.part" % job["jobId"]))
+        done = self.run_cli("status", "--job", job["jobId"], "--download", "v", "--json-only")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        with open(precious, "rb") as handle:
+            self.assertEqual(handle.read(), b"the user's own")
+        path = self.document(done)["shots"][0]["file"]
+        self.assertFalse(os.path.islink(path))
+        self.assertEqual(sha256_of(path), video_sha256("%s.mp4" % job["shots"][0]["taskId"], self.fake.video_size))
+
+    def test_another_jobs_part_file_is_never_taken_up(self) -> None:
+        self.fake.polls_per_shot = 1
+        job = self.saved_job()  # its record names v/shot-1.mp4
+        theirs = os.path.join(self.tmp, "v", ".shot-1.mp4.20261127T000000Z-000abcdef.part")
+        with open(theirs, "wb") as handle:
+            handle.write(b"another job's first half")  # that job now claims the name
+        done = self.run_cli("status", "--job", job["jobId"], "--download", "v", "--json-only")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        path = self.document(done)["shots"][0]["file"]
+        self.assertEqual(os.path.basename(path), "shot-1-2.mp4")
+        self.assertEqual(sha256_of(path), video_sha256("%s.mp4" % job["shots"][0]["taskId"], self.fake.video_size))
+        with open(theirs, "rb") as handle:
+            self.assertEqual(handle.read(), b"another job's first half")
+
+    def test_the_jobs_leftover_part_files_go_once_its_videos_are_saved(self) -> None:
+        self.fake.polls_per_shot = 1
+        job = self.document(self.run_cli("submit", "--prompt", "fox", "--json-only"))
+        folder = os.path.join(self.tmp, "v")
+        os.makedirs(folder)
+        ours, theirs = (".shot-1-7.mp4.%s.part" % job["jobId"], ".x.mp4.20261127T000000Z-000abcdef.part")
+        for name in (ours, theirs):  # what killed runs left: this job's, and another job's
+            open(os.path.join(folder, name), "wb").close()
+        done = self.run_cli("status", "--job", job["jobId"], "--follow", "--download", "v", "--json-only", *FAST)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(sorted(os.listdir(folder)), [theirs, "shot-1.mp4"])
+
+    def test_a_record_naming_a_path_no_run_writes_is_no_crash(self) -> None:
+        self.fake.polls_per_shot = 1
+        job = self.document(self.run_cli("submit", "--prompt", "fox", "--json-only"))
+        for bad in ("x\\u0000y.mp4", "\\ud800.mp4"):  # as JSON escapes in the record's text
+            with self.subTest(bad=bad):
+                with open(job["jobFile"]) as handle:
+                    text = handle.read()
+                record = json.loads(text)
+                record["tasks"][0]["file"] = "PLACEHOLDER"
+                text = json.dumps(record).replace("PLACEHOLDER", os.path.join(self.tmp, "v", "") + bad)
+                with open(job["jobFile"], "w") as handle:
+                    handle.write(text)
+                done = self.run_cli("status", "--job", job["jobId"], "--download", "v", "--json-only")
+                self.assertEqual(done.returncode, 0, done.stderr)
+
+
+class OneJobFile(EndToEnd):
+    def test_three_runs_given_one_job_file_at_once_make_one_job(self) -> None:
+        env = dict(os.environ, **self.env)
+        for trial in range(4):
+            path = os.path.join(self.tmp, "job-%d.json" % trial)
+            command = [*CLI, "submit", "--prompt", "fox", "--json-only", "--job-file", path]
+            runs = [
+                subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) for _ in range(3)
+            ]
+            for run in runs:
+                self.addCleanup(stop_process, run)
+                run.communicate(timeout=60)
+            self.assertEqual(sorted(run.returncode for run in runs), [0, 2, 2])
+        self.assertEqual(len(self.fake.seen("generate")), 4)  # one job a trial, and each has its record

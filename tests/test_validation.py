@@ -174,6 +174,13 @@ class ShotRules(unittest.TestCase):
                 except veo.VeoError as err:
                     self.assertEqual(err.exit_status, 2)
 
+    def test_thousands_of_unknown_keys_are_passed_on_and_twenty_named(self) -> None:
+        shot = dict(SHOT, **{"extra%d" % n: n for n in range(5000)})
+        shots, warnings = veo.validate_shots([shot], "720p")
+        self.assertEqual(len(shots[0].to_api()), 4 + 5000)
+        self.assertEqual(len(warnings), 21)
+        self.assertIn("4980 more unknown keys are passed on as they are", warnings[0])
+
 
 class SubmitRefusesBadShots(MachineTest):
     def test_bad_shots_exit_2_with_details_and_nothing_sent(self) -> None:
