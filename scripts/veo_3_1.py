@@ -29,6 +29,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re  # re and stat are loaded at every start anyway (by json, argparse and os)
+import stat
 import sys
 import time
 from dataclasses import dataclass, field
@@ -181,6 +183,7 @@ class Job:
     combined: Video = field(default_factory=Video)
     error: Optional[str] = None  # why the submit's outcome is unknown, or why shots have no task
     last_response: Any = None
+    started: float = 0.0  # submitted_at as a Unix time (else when this run began): the job's times count from there
 
 
 @dataclass
@@ -207,7 +210,6 @@ _HIDING: List[Any] = []  # the one pattern that finds them all, in any letter ca
 def keep_secret(key: str) -> None:
     """Hide this key from now on, wherever text leaves the program: plain, escaped, URL-encoded, hex, base64."""
     import base64
-    import re
     from urllib.parse import quote
 
     raw = key.encode("utf-8", "surrogatepass")
@@ -279,9 +281,8 @@ def load_user_json(text: str, what: str, hint: str) -> Any:
 
     try:
         value = json.loads(text, parse_constant=number, parse_float=number)
-        problem = (
-            "is nested over %d levels deep or holds a lone surrogate" % MAX_JSON_DEPTH if pruned(value) != value else ""
-        )
+        too_deep = "is nested over %d levels deep or holds a lone surrogate" % MAX_JSON_DEPTH
+        problem = too_deep if pruned(value) != value else ""
     except (RecursionError, ValueError) as exc:  # JSONDecodeError, those above, and integers too long to convert
         problem = "is not valid JSON: %s" % clean_line(str(exc) or "nested too deeply")
     if problem:
@@ -290,10 +291,7 @@ def load_user_json(text: str, what: str, hint: str) -> Any:
 
 
 def parse_answer(body: bytes) -> Any:
-    """A service answer: NaN, Infinity and overflowing numbers read as null, nesting past 64 levels cut off.
-
-    Raises ValueError when the body is not JSON.
-    """
+    """A service answer (ValueError if not JSON): NaN, Infinity and big numbers read as null, nesting past 64 cut."""
     try:
         finite = lambda digits: float(digits) if float(digits) - float(digits) == 0 else None  # noqa: E731
         return pruned(json.loads(body.decode("utf-8-sig"), parse_constant=lambda word: None, parse_float=finite))
@@ -331,8 +329,7 @@ def close_match(word: str, candidates: Sequence[str]) -> Optional[str]:
 
     def folded(text: str) -> str:
         text = text.replace("_", "").replace("-", "").lower()
-        # The answers say shotId, so a shot's own id is often written that way.
-        return text[4:] if text.startswith("shot") and len(text) > 4 else text
+        return text[4:] if text.startswith("shot") and len(text) > 4 else text  # id written shotId, as answers do
 
     same = [candidate for candidate in candidates if folded(candidate) == folded(word)]
     found = same or difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.75)
@@ -403,9 +400,8 @@ def image_url_problem(url: Any) -> Optional[str]:
         return "%s is not a valid URL" % shown
     if parts.scheme not in ("http", "https"):
         local = parts.scheme in ("", "file") or len(parts.scheme) == 1  # "C:\..." too
-        return shown + (
-            " is a local path; upload the image and give its public URL" if local else " is not an http(s) URL"
-        )
+        why = "is a local path; upload the image and give its public URL" if local else "is not an http(s) URL"
+        return "%s %s" % (shown, why)
     problem = (host_problem(host) if host else "has no host") or public_host_problem(host)
     return "%s %s; the service can only fetch public URLs" % (shown, problem) if problem else None
 
@@ -454,10 +450,8 @@ def validate_shots(raw: Any, resolution: str) -> Tuple[List[Shot], List[str]]:
     for index, item in enumerate(raw[: MAX_SHOTS + 1]):
         shot = validate_one_shot(index, item, problems, warnings)
         if shot is not None and shot.id in seen:
-            label = shot_label(index, shot.id)
-            problems.append(
-                "%s: id %s is used by shots[%d] too; ids must be unique" % (label, short_repr(shot.id), seen[shot.id])
-            )
+            shown = (shot_label(index, shot.id), short_repr(shot.id), seen[shot.id])
+            problems.append("%s: id %s is used by shots[%d] too; ids must be unique" % shown)
         elif shot is not None:
             seen[shot.id] = index
             shots.append(shot)
@@ -542,8 +536,7 @@ def id_text(value: Any) -> Optional[str]:
     """An id as text: a non-blank printable string, or a whole number written as one; else None."""
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**30:
         value = str(value)
-    ok = isinstance(value, str) and value.strip() and value.isprintable() and len(value) <= 500
-    return value if ok and not unsendable_text(value) else None
+    return value if isinstance(value, str) and value.strip() and value.isprintable() and len(value) <= 500 else None
 
 
 def parse_task_ids(raw: Any) -> List[Task]:
@@ -581,6 +574,11 @@ def first_field(entry: Mapping[str, Any], keys: Sequence[str]) -> Any:
     return next((entry[key] for key in keys if entry.get(key) is not None), None)
 
 
+def objects_in(value: Any) -> List[Dict[str, Any]]:
+    """The objects in a JSON array; none when it is not an array."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 def video_url_of(entry: Mapping[str, Any]) -> Optional[str]:
     """A shot's or job's video link as the service gave it (checked only when it is fetched)."""
     url = first_field(entry, VIDEO_URL_KEYS)
@@ -592,24 +590,20 @@ def error_text_of(entry: Mapping[str, Any]) -> Optional[str]:
     value = first_field(entry, SHOT_ERROR_KEYS)
     if isinstance(value, dict):
         value = first_field(value, ("message", "error", "code")) or value
-    if value is None:
-        return None
-    return clean_line(value if isinstance(value, str) else short_repr(value, 300))
+    return None if value is None else clean_line(value if isinstance(value, str) else short_repr(value, 300))
 
 
-def tasks_from_generate_answer(shots: Sequence[Shot], answer: Any, now_iso: str) -> List[Task]:
-    """Every task the generate answer names, paired with the submitted shots (by shotId, else by position)."""
+def tasks_from_generate_answer(ours: Sequence[str], answer: Any, now_iso: str) -> List[Task]:
+    """Every task the generate answer names, paired with the submitted shots' ids (by shotId, else by position)."""
     answer = answer if isinstance(answer, dict) else {}
     entries = next((answer[key] for key in ("shots", "tasks") if isinstance(answer.get(key), list)), None)
     if entries is None:
-        entries = [{"shotId": shots[0].id, "taskId": first_field(answer, TASK_ID_KEYS)}] if len(shots) == 1 else []
-    ours = [shot.id for shot in shots]
+        entries = [{"shotId": ours[0], "taskId": first_field(answer, TASK_ID_KEYS)}] if len(ours) == 1 else []
     tasks: List[Task] = []
     for position, entry in enumerate(entries):
         if not isinstance(entry, dict):
             continue
-        task_id = id_text(first_field(entry, TASK_ID_KEYS))
-        shot_id = id_text(first_field(entry, SHOT_ID_KEYS))
+        task_id, shot_id = id_text(first_field(entry, TASK_ID_KEYS)), id_text(first_field(entry, SHOT_ID_KEYS))
         if shot_id not in ours and position < len(ours) and len(entries) == len(ours):
             shot_id = ours[position]
         if task_id and shot_id and task_id not in [task.task_id for task in tasks]:
@@ -623,24 +617,19 @@ def apply_status_answer(job: Job, answer: Any, now_iso: str, elapsed: float) -> 
     """Fold a check-status answer into the job; return the tasks whose status changed."""
     if not isinstance(answer, dict):
         return []
-    top_kind = status_word_kind(answer.get("status"))
-    top_url = video_url_of(answer)
+    top_kind, top_url = status_word_kind(answer.get("status")), video_url_of(answer)
     entries = answer.get("shots")
     changed: List[Task] = []
     if not isinstance(entries, list):
-        # No per-shot list: the top-level status speaks for every shot, and its video is the
-        # shot's own when the job has one shot, else the combined video.
+        # No per-shot list: the top-level status speaks for every shot; its video is the one shot's, else the combined.
         shared = {"status": answer.get("status"), "videoUrl": top_url if len(job.tasks) == 1 else None}
-        if top_kind == "failed":
-            shared["error"] = error_text_of(answer)
+        shared["error"] = error_text_of(answer)  # read only when the status is a failure
         if len(job.tasks) > 1:
             job.combined.url = top_url or job.combined.url
         return [task for task in job.tasks if update_task(task, shared, now_iso, elapsed)]
     seen: Set[int] = set()
     by_task = {task.task_id: task for task in job.tasks}
-    for entry in entries:
-        if not isinstance(entry, dict):
-            continue
+    for entry in objects_in(entries):
         task = by_task.get(id_text(first_field(entry, TASK_ID_KEYS)) or "")
         if task is None:  # matched by taskId first, then by shotId, the first not yet matched
             shot_id = id_text(first_field(entry, SHOT_ID_KEYS))
@@ -662,7 +651,7 @@ def names_a_task(job: Job, answer: Any) -> bool:
     entries = answer.get("shots") if isinstance(answer, dict) else None
     if not isinstance(entries, list):
         return isinstance(answer, dict) and isinstance(answer.get("status"), str)
-    for entry in [entry for entry in entries if isinstance(entry, dict)]:
+    for entry in objects_in(entries):
         task_id = id_text(first_field(entry, TASK_ID_KEYS))
         shot_id = None if task_id else id_text(first_field(entry, SHOT_ID_KEYS))
         if any(task.task_id == task_id or task.shot_id == shot_id for task in job.tasks):
@@ -671,14 +660,11 @@ def names_a_task(job: Job, answer: Any) -> bool:
 
 
 def update_task(task: Task, entry: Mapping[str, Any], now_iso: str, elapsed: float) -> bool:
-    """Read a shot's entry of an answer into its task; True when its status changed.
-
-    Finished shots stay finished: a later "processing" is a stale answer, not news.
-    """
+    """Read a shot's entry of an answer into its task; True when its status changed."""
     before = (task.status, task.raw_status)
     word = entry.get("status")
     kind = status_word_kind(word)
-    if task.finished and kind == "processing":
+    if task.finished and kind == "processing":  # finished shots stay finished: this is a stale answer, not news
         return False
     task.status = kind
     task.raw_status = clean_line(word.strip(), 40).lower() if isinstance(word, str) else ""  # hide the key, then lower
@@ -757,14 +743,12 @@ def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
     return min(max(0.0, seconds), 10.0**7) if seconds - seconds == 0 else None  # past 100 days: as good as never
 
 
-def clean_excerpt(body: bytes, limit: int = 160) -> str:
+def clean_excerpt(body: bytes) -> str:
     """A short readable excerpt of a body that is not JSON (an HTML page, say), the key hidden first."""
-    import re
-
     text = redact(body.decode("utf-8", "replace"))[:20000]
     text = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", " ", text)
     text = re.sub(r"&[a-zA-Z#0-9]+;", " ", re.sub(r"(?s)<[^>]*>", " ", text))
-    return clean_line(" ".join(clean_line(text, 20000).split()), limit)
+    return clean_line(" ".join(clean_line(text, 20000).split()), 160)
 
 
 def url_without_query(url: str) -> str:
@@ -784,9 +768,8 @@ def video_link_problem(url: Optional[str], local: bool) -> Optional[str]:
         host = parts.hostname or ""
     except ValueError:
         return "the video link %s is not a valid URL" % shown
-    if parts.scheme in ("http", "https") and local and is_loopback_host(host):
-        return None
-    if parts.scheme == "https" and host and not (host_problem(host) or public_host_problem(host)):
+    loopback = parts.scheme in ("http", "https") and local and is_loopback_host(host)
+    if loopback or (parts.scheme == "https" and host and not (host_problem(host) or public_host_problem(host))):
         return None
     return "the video link %s is not an https:// URL to a public host; it was not fetched" % shown
 
@@ -808,9 +791,8 @@ def utc_iso(timestamp: float) -> str:
 
 # ---- Pure logic: names on disk ----
 
-WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"} | {
-    "%s%d" % (p, n) for p in ("COM", "LPT") for n in range(10)
-}
+WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
+WINDOWS_RESERVED |= {"%s%d" % (port, n) for port in ("COM", "LPT") for n in range(10)}
 SAFE_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 MAX_NAME_STEM = 100
 
@@ -820,8 +802,7 @@ def safe_file_stem(name: str) -> str:
     import hashlib
 
     cleaned = "".join(ch if ch in SAFE_NAME_CHARS else "_" for ch in name).strip(". ")
-    while ".." in cleaned:
-        cleaned = cleaned.replace("..", ".")
+    cleaned = re.sub(r"\.\.+", ".", cleaned)
     if not cleaned or set(cleaned) <= {"_", "."}:
         cleaned = "video"
     if cleaned.split(".")[0].upper() in WINDOWS_RESERVED:
@@ -885,11 +866,7 @@ class Runtime:
 
 
 class HeldInterrupts:
-    """While held, a first Ctrl-C or SIGTERM waits (noted in `caught`); a second one stops at once.
-
-    Used where stopping would lose what the user paid for: while a submit is in flight and its
-    job not yet recorded, and while a finished job's result is written.
-    """
+    """While held, a first Ctrl-C or SIGTERM waits (noted in `caught`); a second one stops at once."""
 
     def __init__(self, on_hold: Callable[[], None] = lambda: None) -> None:
         self.on_hold, self.caught, self.holding = on_hold, False, True
@@ -900,10 +877,7 @@ class HeldInterrupts:
         if self.caught or not self.holding:
             raise KeyboardInterrupt
         self.caught = True
-        try:
-            self.on_hold()
-        except RuntimeError:  # stderr was mid-write when the signal came: the note is not worth an error
-            pass
+        self.on_hold()
 
     def __enter__(self) -> HeldInterrupts:
         """Stand in for the handlers of SIGINT and SIGTERM (main thread only)."""
@@ -935,8 +909,6 @@ class HeldInterrupts:
 
 def read_regular_file(path: str, limit: int) -> bytes:
     """A file's bytes; OSError when it is over `limit` or not a regular file (a pipe or a device is not waited on)."""
-    import stat
-
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     with os.fdopen(os.open(path, flags), "rb") as file:
         if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
@@ -948,13 +920,7 @@ def read_regular_file(path: str, limit: int) -> bytes:
 
 
 def read_openclaw_key(environ: Mapping[str, str], home: str, warn: Callable[[str], None]) -> Tuple[Any, str]:
-    """The key's value in OpenClaw's config file, and where that is; a file that cannot be read is named in a warning.
-
-    The file: $OPENCLAW_CONFIG_PATH, else $OPENCLAW_HOME/.openclaw/openclaw.json, else ~/.openclaw/openclaw.json;
-    the key: skills.entries.veo-3-1.env.NANOPHOTO_API_KEY, else skills.entries.veo-3-1.apiKey.
-    """
-    import re
-
+    """The key's value in OpenClaw's config file and where that is; a file that cannot be read is named in a warning."""
     home = os.path.expanduser(environ.get("OPENCLAW_HOME") or home)
     path = os.path.expanduser(environ.get("OPENCLAW_CONFIG_PATH") or os.path.join(home, ".openclaw", "openclaw.json"))
     try:
@@ -1004,13 +970,12 @@ def find_api_key(flag_key: Optional[str], rt: Runtime, warn: Callable[[str], Non
 
 def jobs_dir(rt: Runtime) -> str:
     """The folder of job records: in $VEO_3_1_STATE_DIR, $XDG_STATE_HOME/veo-3-1, %LOCALAPPDATA% or ~/.local/state."""
-    environ = rt.environ
-    if environ.get("VEO_3_1_STATE_DIR"):
-        return os.path.join(os.path.expanduser(environ["VEO_3_1_STATE_DIR"]), "jobs")
-    if environ.get("XDG_STATE_HOME"):
-        return os.path.join(os.path.expanduser(environ["XDG_STATE_HOME"]), SKILL_NAME, "jobs")
-    if os.name == "nt" and environ.get("LOCALAPPDATA"):
-        return os.path.join(environ["LOCALAPPDATA"], SKILL_NAME, "jobs")
+    if rt.environ.get("VEO_3_1_STATE_DIR"):
+        return os.path.join(os.path.expanduser(rt.environ["VEO_3_1_STATE_DIR"]), "jobs")
+    if rt.environ.get("XDG_STATE_HOME"):
+        return os.path.join(os.path.expanduser(rt.environ["XDG_STATE_HOME"]), SKILL_NAME, "jobs")
+    if os.name == "nt" and rt.environ.get("LOCALAPPDATA"):
+        return os.path.join(rt.environ["LOCALAPPDATA"], SKILL_NAME, "jobs")
     return os.path.join(rt.home, ".local", "state", SKILL_NAME, "jobs")
 
 
@@ -1096,8 +1061,7 @@ def network_failure(exc: BaseException, url: str) -> TransportError:
 
     reason: Any = exc.reason if isinstance(exc, urllib.error.URLError) else exc
     where = clean_line(url_without_query(url), 200)
-    # urllib wraps failures of connecting and sending in URLError; failures while waiting
-    # for or reading the answer come through bare, and may follow delivery.
+    # urllib wraps failures to connect and send in URLError; later ones (waiting, reading) come bare, maybe delivered.
     before_send = isinstance(exc, urllib.error.URLError)
     if isinstance(reason, ssl.SSLCertVerificationError):
         text = "the TLS certificate of %s could not be verified (%s); check the clock, or name CAs in SSL_CERT_FILE"
@@ -1124,58 +1088,10 @@ def request_headers(user_agent: str) -> Dict[str, str]:
     return dict(headers, Origin=SITE_ORIGIN, Referer=SITE_ORIGIN + "/")
 
 
-def post_once(
-    url: str, body: bytes, user_agent: str, key: str, timeout: float, opener: Callable[..., Any]
-) -> HttpReply:
-    """One POST that ends within `timeout` seconds in all: connecting, the headers and the body.
-
-    urllib's own timeout bounds each read, so an answer that drips a byte a second would outlive it;
-    the exchange runs in a helper thread, and this one stops waiting (Ctrl-C too) at the time.
-    """
-    import threading
-    import urllib.request
-
-    request = urllib.request.Request(url, data=body, headers=request_headers(user_agent), method="POST")
-    request.add_unredirected_header("Authorization", "Bearer " + key)  # never copied to a redirect's request
-    outcome: Dict[str, Any] = {}
-    given_up = threading.Event()
-
-    def exchange() -> None:
-        try:
-            with open_any_status(opener, request, timeout) as response:
-                status, data, read = response.getcode(), bytearray(), getattr(response, "read1", response.read)
-                while not given_up.is_set() and len(data) <= MAX_API_BODY:
-                    chunk = read(65536)  # a little at a time: a dripping answer ends when this thread is given up
-                    if not chunk:
-                        break
-                    data += chunk
-            headers = {name.lower(): value for name, value in (response.headers or {}).items()}
-            outcome["reply"] = HttpReply(status, headers, bytes(data))
-        except BaseException as exc:  # handed to the waiting thread
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=exchange, name="veo-request", daemon=True)
-    worker.start()
-    end = time.monotonic() + timeout
-    while worker.is_alive() and time.monotonic() < end:
-        worker.join(min(0.25, end - time.monotonic()))  # short waits: Ctrl-C gets through on every OS
-    where = clean_line(url_without_query(url), 200)
-    if worker.is_alive():
-        given_up.set()
-        raise TransportError("%s did not answer within %s (--timeout)" % (where, format_duration(timeout)))
-    if "error" in outcome:  # a KeyboardInterrupt (a test's stand-in for Ctrl-C) is raised here as it came
-        raise network_failure(outcome["error"], url) if isinstance(outcome["error"], Exception) else outcome["error"]
-    reply: HttpReply = outcome["reply"]
-    if len(reply.body) > MAX_API_BODY:
-        raise TransportError("the answer from %s is over %d bytes" % (where, MAX_API_BODY), "BAD_RESPONSE")
-    return reply
-
-
 def read_answer(reply: HttpReply, now: float) -> Any:
     """The JSON of a good 2xx answer; otherwise the failure it stands for."""
-    retry_after = parse_retry_after(reply.headers.get("retry-after"), now)
-    refused = reply.status in (408, 429) or (reply.status == 503 and retry_after is not None)  # surely not acted on
-    status = reply.status
+    status, retry_after = reply.status, parse_retry_after(reply.headers.get("retry-after"), now)
+    refused = status in (408, 429) or (status == 503 and retry_after is not None)  # surely not acted on
     if 300 <= status < 400:  # a 3xx is not followed, so the request was not acted on there
         where = clean_line(url_without_query(reply.headers.get("location", "(no Location header)")), 200)
         text = "the API answered HTTP %d, a redirect to %s; API calls follow no redirect, so nothing was sent there"
@@ -1214,10 +1130,7 @@ class Api:
     note: Callable[[str], None]  # a retry, for people
 
     def call(self, path: str, payload: Dict[str, Any], deadline: Optional[float], guard: Any = None) -> Any:
-        """POST with retries. generate (it has a `guard`) is resent only when surely not taken, and a Ctrl-C held
-        meanwhile stops before the next try. While following (a `deadline`), a round that fails after its
-        retries returns None: it costs only time.
-        """
+        """POST with retries (generate only if surely not taken); while following, None once a round's retries fail."""
         body, attempt, following = dump_json(payload).encode("utf-8"), 0, deadline is not None and guard is None
         while True:
             try:
@@ -1225,15 +1138,15 @@ class Api:
             except TransportError as failure:
                 if guard is not None and failure.delivered is not False:
                     raise outcome_unknown(failure.message, failure.code, failure.http_status)
-                wait = self.retry_wait(failure, attempt, deadline, following) if failure.retryable else None
+                left = max(deadline - self.rt.clock(), 0.0) if deadline is not None else float("inf")
+                wait = self.retry_wait(failure, attempt, left, following) if failure.retryable else None
                 if wait is None and following and failure.retryable:
                     self.note("checking the status failed: %s; polling goes on" % failure.message)
                     return None
                 if wait is None:
                     raise failure.error(attempt)
-                self.note(
-                    "%s; retrying in %.1f s (%d of %d)" % (failure.message, wait, attempt + 1, self.opts.max_retries)
-                )
+                counts = (failure.message, wait, attempt + 1, self.opts.max_retries)
+                self.note("%s; retrying in %.1f s (%d of %d)" % counts)
                 if guard is None:
                     self.rt.sleep(wait)
                 elif guard.caught:
@@ -1250,18 +1163,56 @@ class Api:
         started, opts = self.rt.clock(), self.opts
         timeout = opts.timeout if deadline is None else max(0.01, min(opts.timeout, deadline - started))  # no later
         try:
-            reply = post_once(self.base_url + path, body, opts.user_agent, self.key, timeout, self.rt.api_open)
+            reply = self.post(self.base_url + path, body, timeout)
         except TransportError as failure:
             self.log("POST %s -> %s (%.2f s)" % (path, failure.message, self.rt.clock() - started))
             raise
         self.log("POST %s -> %d, %d bytes (%.2f s)" % (path, reply.status, len(reply.body), self.rt.clock() - started))
         return read_answer(reply, self.rt.wall())
 
-    def retry_wait(
-        self, failure: TransportError, attempt: int, deadline: Optional[float], following: bool
-    ) -> Optional[float]:
-        """How long to wait before retry number `attempt`; None when no retry is left before the deadline."""
-        left = max(deadline - self.rt.clock(), 0.0) if deadline is not None else float("inf")
+    def post(self, url: str, body: bytes, timeout: float) -> HttpReply:
+        """One POST ending within `timeout` in all; in a thread, as urllib's timeout bounds each read, not the whole."""
+        import threading
+        import urllib.request
+
+        request = urllib.request.Request(url, data=body, headers=request_headers(self.opts.user_agent), method="POST")
+        request.add_unredirected_header("Authorization", "Bearer " + self.key)  # never copied to a redirect's request
+        outcome: Dict[str, Any] = {}
+        given_up = threading.Event()
+
+        def send_and_read() -> None:
+            try:
+                with open_any_status(self.rt.api_open, request, timeout) as response:
+                    status, data, read = response.getcode(), bytearray(), getattr(response, "read1", response.read)
+                    while not given_up.is_set() and len(data) <= MAX_API_BODY:
+                        chunk = read(65536)  # a little at a time: a dripping answer ends when this thread is given up
+                        if not chunk:
+                            break
+                        data += chunk
+                headers = {name.lower(): value for name, value in (response.headers or {}).items()}
+                outcome["reply"] = HttpReply(status, headers, bytes(data))
+            except BaseException as exc:  # handed to the waiting thread
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=send_and_read, name="veo-request", daemon=True)
+        worker.start()
+        end = time.monotonic() + timeout
+        while worker.is_alive() and time.monotonic() < end:
+            worker.join(min(0.25, end - time.monotonic()))  # short waits: Ctrl-C gets through on every OS
+        where = clean_line(url_without_query(url), 200)
+        if worker.is_alive():
+            given_up.set()
+            raise TransportError("%s did not answer within %s (--timeout)" % (where, format_duration(timeout)))
+        error = outcome.get("error")  # a KeyboardInterrupt (a test's stand-in for Ctrl-C) is raised here as it came
+        if error is not None:
+            raise network_failure(error, url) if isinstance(error, Exception) else error
+        reply: HttpReply = outcome["reply"]
+        if len(reply.body) > MAX_API_BODY:
+            raise TransportError("the answer from %s is over %d bytes" % (where, MAX_API_BODY), "BAD_RESPONSE")
+        return reply
+
+    def retry_wait(self, failure: TransportError, attempt: int, left: float, following: bool) -> Optional[float]:
+        """How long to wait before retry number `attempt`; None when no retry is left in the `left` seconds."""
         limit = left if following else min(left, ONE_OFF_RETRY_AFTER_CAP)
         if failure.retry_after is not None and failure.retry_after > limit:
             asked = (failure.message, format_duration(failure.retry_after), format_duration(limit))
@@ -1274,15 +1225,14 @@ class Api:
         wait = failure.retry_after if failure.retry_after is not None else backoff
         return None if attempt >= self.opts.max_retries or wait > left else wait
 
-    def generate(self, shots: Sequence[Shot], resolution: str, guard: HeldInterrupts, deadline: Optional[float]) -> Any:
-        """POST generate: spends credits. A `deadline` (--follow's) bounds its tries too."""
-        body = {"shots": [shot.to_api() for shot in shots], "resolution": resolution}
-        return self.call(GENERATE_PATH, body, deadline, guard)
+    def generate(self, job: Job, guard: HeldInterrupts, deadline: Optional[float]) -> Any:
+        """POST generate with the job's shots: spends credits. A `deadline` (--follow's) bounds its tries too."""
+        return self.call(GENERATE_PATH, {"shots": job.shots, "resolution": job.resolution}, deadline, guard)
 
-    def check_status(self, tasks: Sequence[Task], resolution: str, deadline: Optional[float]) -> Any:
-        """POST check-status for every task at once (one batched request)."""
-        task_ids = [{"shotId": task.shot_id, "taskId": task.task_id} for task in tasks]
-        return self.call(CHECK_STATUS_PATH, {"taskIds": task_ids, "resolution": resolution}, deadline)
+    def check_status(self, job: Job, deadline: Optional[float]) -> Any:
+        """POST check-status for every task of the job at once (one batched request)."""
+        task_ids = [{"shotId": task.shot_id, "taskId": task.task_id} for task in job.tasks]
+        return self.call(CHECK_STATUS_PATH, {"taskIds": task_ids, "resolution": job.resolution}, deadline)
 
 
 def outcome_unknown(why: str, code: str = "", http_status: Optional[int] = None, exit_status: int = 7) -> VeoError:
@@ -1341,9 +1291,7 @@ def job_from_record(data: Any, path: str) -> Job:
         return {attr: typed(entry, key, kind) for key, attr, kind in table if typed(entry, key, kind) is not None}
 
     data = data if isinstance(data, dict) else {}
-    entries = (
-        [entry for entry in data["tasks"] if isinstance(entry, dict)] if isinstance(data.get("tasks"), list) else []
-    )
+    entries = objects_in(data.get("tasks"))
     tasks = [dict(fields(entry, TASK_FIELDS), video=Video(**fields(entry, VIDEO_FIELDS))) for entry in entries]
     job = fields(data, [("jobId", "job_id", str), ("baseUrl", "base_url", str), ("submittedAt", "submitted_at", str)])
     if len(job) < 3 or not isinstance(data.get("tasks"), list) or len(tasks) != len(data["tasks"]):
@@ -1426,8 +1374,8 @@ def find_record_for_tasks(tasks: Sequence[Task], origin: str, rt: Runtime) -> Op
     """A saved job of this API origin with exactly these task IDs, so that status --task-ids-json reuses its record."""
     wanted = sorted(task.task_id for task in tasks)
     for path, data, _ in list_records(rt):
-        entries = data.get("tasks") if data and data.get("baseUrl") == origin else None
-        if isinstance(entries, list) and sorted(str(e.get("taskId")) for e in entries if isinstance(e, dict)) == wanted:
+        entries = objects_in(data.get("tasks")) if data and data.get("baseUrl") == origin else []
+        if sorted(str(entry.get("taskId")) for entry in entries) == wanted:
             try:
                 return job_from_record(data, path)
             except VeoError:
@@ -1451,14 +1399,9 @@ class SavedVideo:
 
 
 def file_sha256(path: str) -> str:
-    """The SHA-256 of a file on disk."""
-    import hashlib
-
-    digest = hashlib.sha256()
+    """The SHA-256 of a file on disk, hashed as a part file taken up again is."""
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(DOWNLOAD_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return PartialFile(handle).digest.hexdigest()
 
 
 def saved_here(video: Video, folder: str) -> bool:
@@ -1472,26 +1415,20 @@ def saved_here(video: Video, folder: str) -> bool:
 
 
 def open_part(part: str, reuse: bool) -> Optional[IO[bytes]]:
-    """A part file, created (with `reuse`, taken up again) and locked; None when it is not ours to take.
-
-    The lock is the OS's, so it is freed when the process ends however it ends: a part nobody holds is a leftover.
-    Only a regular file is taken up, never through a symbolic link: what it points at is not the job's.
-    """
-    import stat
-
+    """A part file, created (with `reuse`, taken up again) and locked; None when it is not ours to take."""
     flags = os.O_RDWR | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
     try:  # not mkstemp: a video gets the user's usual permissions (umask), not 0600
         descriptor = os.open(part, flags | os.O_CREAT | os.O_EXCL, 0o666)
     except FileExistsError:
         try:
             descriptor = os.open(part, flags) if reuse else -1
-        except OSError:  # a link (ELOOP), a folder
+        except OSError:  # a link (ELOOP: what it points at is not the job's), a folder
             descriptor = -1
     handle = os.fdopen(descriptor, "r+b", buffering=0) if descriptor >= 0 else None  # on disk, even if killed
     try:
         if handle is None or not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
             raise OSError("not a regular file")
-        if sys.platform == "win32":
+        if sys.platform == "win32":  # the OS's lock, freed however the process ends: a part nobody holds is a leftover
             import msvcrt
 
             msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
@@ -1508,13 +1445,7 @@ def open_part(part: str, reuse: bool) -> Optional[IO[bytes]]:
 def claim_file(
     folder: str, stem: str, extension: str, job_id: str, claimed: Optional[str], record: Callable[[str], None]
 ) -> Tuple[str, Optional[IO[bytes]]]:
-    """A name for a video that nothing else uses, claimed by this job's part file beside it; and the part, locked.
-
-    `record(path)` writes the name into the job record before the part file is made, so that a resume always
-    finds a killed run's part again; a name the record keeps (`claimed`) is taken up again with what its part
-    holds, unless another job's part claims it now. Returns (path, None) instead when `claimed` already holds
-    this job's video: a run had given it its name and was stopped before it could record so (see place_file).
-    """
+    """A name for a video that nothing else uses, claimed by this job's part file beside it; and the part, locked."""
     own = part_name(claimed or "", job_id)
     if claimed and os.path.dirname(claimed) == folder:
         if not os.path.lexists(claimed) and os.path.basename(claimed) not in claimed_by_others(folder, own):
@@ -1527,7 +1458,7 @@ def claim_file(
     for number in range(1, 10000):
         path = os.path.join(folder, numbered_name(stem, extension, number))
         if not (os.path.lexists(path) or os.path.basename(path) in taken):
-            record(path)
+            record(path)  # before the part is made: a resume always finds a killed run's part again
             handle = open_part(part_name(path, job_id), reuse=False)
             if handle is not None:
                 return path, handle
@@ -1548,9 +1479,8 @@ def place_file(first: str, part: str, stem: str, extension: str, handle: IO[byte
                 handle.close()  # Windows renames no open file, and refuses to replace one
                 os.rename(part, path)
                 return path
-            # link refuses to replace: a file someone put there meanwhile stays as it is. The part stays too,
-            # the same file under a second name, until the record says the video is saved: a run killed
-            # in between leaves its proof (the two names are one file), so the resume knows it as its own.
+            # link refuses to replace: a file put there meanwhile stays. The part stays too (one file, two names)
+            # until the record says the video is saved: a run killed in between leaves that proof for the resume.
             os.link(part, path)
         except FileExistsError:
             continue
@@ -1598,10 +1528,7 @@ class PartialFile:
 
 
 def copy_body(response: Any, part: PartialFile, cancelled: Callable[[], bool]) -> None:
-    """Copy a body into the part file: read here, write and hash in a second thread (both drop the GIL).
-
-    Overlapping them keeps the socket drained; a queue of 4 chunks keeps memory flat.
-    """
+    """Copy a body into the part file, written and hashed in a second thread: the socket stays drained, memory flat."""
     import queue
     import threading
 
@@ -1643,10 +1570,7 @@ class Fetcher:
     local: bool = False  # links to this machine are fetched: the API is on it too
 
     def save(self, url: str, path: str, part_path: str, handle: IO[bytes], stem: str, extension: str) -> SavedVideo:
-        """Fetch a video into its claimed part file (resuming what is there), check it, then name it, replacing nothing.
-
-        A failure that a later run may get past keeps the part file for a Range resume; one it cannot, removes it.
-        """
+        """Fetch into the claimed part file (resuming it), check it, name it; a part no run could resume is removed."""
         started, outcome, problem = time.monotonic(), "retry", ""
         try:
             part = PartialFile(handle)
@@ -1668,7 +1592,6 @@ class Fetcher:
 
     def fetch_once(self, url: str, part: PartialFile) -> Tuple[str, str]:
         """One GET (ranged when resuming): ("done" | "retry" | "fatal" | "stopped", what went wrong)."""
-        import re
         import urllib.request
 
         request = urllib.request.Request(url, headers={"User-Agent": self.user_agent, "Accept": "*/*"})
@@ -1695,14 +1618,12 @@ class Fetcher:
                 if any(word in kind for word in ("text/", "json", "xml", "html")):
                     return "fatal", "the video link answered with %s, not a video" % clean_line(kind.split(";")[0], 40)
                 resumed = re.match(r"bytes (\d+)-\d*/(\d+|\*)", headers.get("Content-Range") or "")  # 206 only
-                total = resumed and (int(resumed.group(2)) if resumed.group(2) != "*" else None)
-                span = (0, length) if status != 206 else (int(resumed.group(1)), total) if resumed else None
-                if span is None or span[0] != part.have:
-                    part.restart()
+                if status == 200 or not resumed or int(resumed.group(1)) != part.have:
+                    part.restart()  # a 200 is the whole video, from the start
                     if status == 206:
                         return "retry", "the server resumed at the wrong place"
-                    span = (0, length)
-                part.expected = span[1] if span[1] is not None or length is None else part.have + length
+                total = int(resumed.group(2)) if resumed and status == 206 and resumed.group(2) != "*" else None
+                part.expected = total if total is not None or length is None else part.have + length
                 part.validator = headers.get("ETag") or headers.get("Last-Modified")
                 copy_body(response, part, self.cancelled)
         except VeoError as err:
@@ -1744,19 +1665,15 @@ def prepare_download_dir(folder: str) -> str:
 
 
 class Downloader:
-    """Saves videos a few at a time in background threads while the job goes on; the main thread records each result.
-
-    The threads are daemons: Ctrl-C and --max-wait stop the run at once, and part files stay for a Range resume.
-    """
+    """Saves videos in daemon threads (Ctrl-C stops at once; parts stay for a resume); the main thread records them."""
 
     def __init__(self, folder: str, job: Job, session: Session) -> None:
-        """Prepare to save the job's videos into `folder`."""
         import queue
         import threading
         from urllib.parse import urlsplit
 
         self.folder, self.job, self.session, opts = folder, job, session, session.opts
-        self.local = is_loopback_host(urlsplit(job.base_url).hostname or "")  # a local API: its links may be local
+        local = is_loopback_host(urlsplit(job.base_url).hostname or "")  # a local API: its links may be local
         self.todo: queue.Queue[Optional[Tuple[str, Video, str, str, IO[bytes], str, str]]] = queue.Queue()
         self.done: queue.Queue[Tuple[str, Video, Union[SavedVideo, str]]] = queue.Queue()  # saved, or why not
         self.stop, self.pending = threading.Event(), 0  # pending: started, not yet collected
@@ -1764,9 +1681,7 @@ class Downloader:
         self.started: Set[int] = set()
         self.failed: List[str] = []
         rt, log = session.rt, session.reporter.http
-        self.fetcher = Fetcher(
-            rt.download_open, opts.timeout, opts.user_agent, self.stop.is_set, log, rt.sleep, self.local
-        )
+        self.fetcher = Fetcher(rt.download_open, opts.timeout, opts.user_agent, self.stop.is_set, log, rt.sleep, local)
 
     def start_ready(self) -> None:
         """Start saving each video that can be saved now and was not started: completed shots, then the combined one."""
@@ -1779,7 +1694,7 @@ class Downloader:
                 continue
             self.started.add(id(video))
             self.pending += 1
-            problem = video_link_problem(video.url, self.local)
+            problem = video_link_problem(video.url, self.fetcher.local)
             if problem or saved_here(video, self.folder):
                 self.done.put((name, video, problem or SavedVideo(video.file or "", video.size or 0, "", skipped=True)))
                 continue
@@ -1808,10 +1723,9 @@ class Downloader:
         for name, video, path, part, handle, stem, extension in iter(self.todo.get, None):
             try:
                 self.done.put((name, video, self.fetcher.save(video.url or "", path, part, handle, stem, extension)))
-            except VeoError as err:
-                self.done.put((name, video, err.message))
-            except Exception as exc:  # pragma: no cover - a bug must not hang the run
-                self.done.put((name, video, "%s: %s" % (type(exc).__name__, exc)))
+            except Exception as exc:  # a VeoError says why; anything else is a bug, which must not hang the run
+                why = exc.message if isinstance(exc, VeoError) else "%s: %s" % (type(exc).__name__, exc)
+                self.done.put((name, video, why))
 
     def close(self, seconds: float = 1.0) -> None:
         """Stop every download, giving each up to `seconds` in all to leave its part file whole for a resume."""
@@ -1854,13 +1768,12 @@ class Reporter:
     """People's text on stderr: lines, each one clean line, and on a terminal a live block redrawn in place."""
 
     def __init__(self, stream: Optional[IO[str]], quiet: bool, verbose: bool, live: bool) -> None:
-        """Write to `stream` in the mode asked."""
         self.stream, self.quiet, self.verbose, self.live = stream, quiet, verbose and not quiet, live and not quiet
         self.block: List[str] = []
         self.warned: Set[str] = set()
 
     def write(self, *lines: str, media: bool = False) -> None:
-        """Lines for people, even with --quiet: each one printable line, no key; only media() starts with MEDIA:."""
+        """Lines for people, even with --quiet: each one printable line, no key; only with `media` one starts MEDIA:."""
         shown = [clean_line(line, 100000) for line in lines]  # the program's own lines are never cut: paths, commands
         self.draw([" " + line if line.startswith("MEDIA:") and not media else line for line in shown])
 
@@ -1873,29 +1786,24 @@ class Reporter:
             assert self.stream is not None
             self.stream.write(text + "".join(line + "\n" for line in list(lines) + self.block))
             self.stream.flush()
-        except (AssertionError, OSError, ValueError):
-            pass  # no stderr, or a closed one, must not end the job
+        except (AssertionError, OSError, RuntimeError, ValueError):
+            pass  # no stderr, a closed one, or one mid-write when a signal's note came, must not end the job
 
     def info(self, *lines: str) -> None:
         """Lines for people, unless --quiet."""
         if not self.quiet:
             self.write(*lines)
 
-    def warn(self, text: str, once: bool = True, loud: bool = False) -> None:
-        """A warning, unless --quiet (unless `loud`); when `once`, only the first time."""
+    def warn(self, text: str, loud: bool = False) -> None:
+        """A warning, unless --quiet (unless `loud`); only the first time."""
         if (loud or not self.quiet) and text not in self.warned:
-            if once:
-                self.warned.add(text)
+            self.warned.add(text)
             self.write("warning: " + text)
 
     def http(self, text: str) -> None:
         """One line per HTTP exchange with --verbose."""
         if self.verbose:
             self.write("http: " + text)
-
-    def media(self, path: str) -> None:
-        """MEDIA:<absolute path> for a video this run saved or found saved, which agents attach to their reply."""
-        self.write("MEDIA:" + os.path.abspath(path), media=True)
 
     def error(self, err: VeoError) -> None:
         """error: <what>, the details, then hint: <how to fix>; always shown."""
@@ -1916,9 +1824,8 @@ class Reporter:
             return
         width = min(max(len(task.shot_id) for task in job.tasks), 24)
         done = sum(task.status == "completed" for task in job.tasks)
-        lines = [
-            "job %s  %d/%d done  %s elapsed" % (clean_line(job.job_id), done, len(job.tasks), format_duration(elapsed))
-        ]
+        head = (clean_line(job.job_id), done, len(job.tasks), format_duration(elapsed))
+        lines = ["job %s  %d/%d done  %s elapsed" % head]
         for task, took in zip(job.tasks, times):
             state = display_state(task)
             shown = "\x1b[%sm%s\x1b[0m" % (COLORS[state], state.ljust(7))
@@ -1937,7 +1844,6 @@ class Output:
     """stdout: NDJSON stages, one JSON document (--json-only), or a table on a terminal."""
 
     def __init__(self, stream: Optional[IO[str]], *, json_only: bool, human: bool) -> None:
-        """Write to `stream` in the mode asked."""
         self.stream, self.json_only, self.human = stream, json_only, human and not json_only
         self.broken, self.used = "", False  # why stdout could not be written; whether anything went to it
 
@@ -1976,9 +1882,8 @@ def job_table(job: Job, status: str, elapsed: float) -> str:
 
     rows = [("SHOT", "STATUS", "TIME", "FILE OR URL")]
     for task, took in zip(job.tasks, shot_times(job.tasks, elapsed)):
-        rows.append(
-            (clean_line(task.shot_id, 32), task.status, format_duration(took), where(task.video, task.error or ""))
-        )
+        shot = clean_line(task.shot_id, 32)
+        rows.append((shot, task.status, format_duration(took), where(task.video, task.error or "")))
     rows += [("(combined)", "", "", where(job.combined))] if job.combined.url or job.combined.sha256 else []
     cells = [[clean_line(cell, 500) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(3)]
@@ -1988,8 +1893,6 @@ def job_table(job: Job, status: str, elapsed: float) -> str:
 
 
 # ---- Commands ----
-
-WAITING = "waiting for the service's answer, so that the job is not lost (Ctrl-C again stops at once)"
 
 
 @dataclass
@@ -2001,6 +1904,10 @@ class Session:
     reporter: Reporter
     output: Output
     saved: bool = False  # the job record says what this run knows
+
+    def deadline(self, shot_count: int) -> float:
+        """When --max-wait (by default 1800 s, or 300 s a shot) runs out, counted from now."""
+        return self.rt.clock() + (self.opts.max_wait or default_max_wait(shot_count))
 
     def resume_command(self, job: Job) -> str:
         """The command that finishes this job from where it stands, with this run's own flags, quoted for the shell."""
@@ -2033,9 +1940,8 @@ def read_shots_source(args: argparse.Namespace, rt: Runtime) -> Any:
     from contextlib import nullcontext
 
     hint = "give exactly one of --shots-json JSON, --shots-file PATH (- for standard input), --prompt TEXT"
-    prompt_only = [("--generation-type", args.generation_type), ("--aspect-ratio", args.aspect_ratio)]
-    prompt_only += [("--image-url", args.image_url), ("--shot-id", args.shot_id)]
-    given = [flag for flag, value in prompt_only if value is not None]
+    prompt_only = ("--generation-type", "--aspect-ratio", "--image-url", "--shot-id")
+    given = [flag for flag in prompt_only if getattr(args, flag[2:].replace("-", "_")) is not None]
     if args.prompt is None and given:
         raise usage_error("%s only goes with --prompt" % ", ".join(given), hint)
     if args.prompt is not None:
@@ -2080,9 +1986,8 @@ def cmd_submit(args: argparse.Namespace, session: Session) -> int:
         session.output.final({"status": "dry-run", "request": request, "estimate": cost}, table)
         return EXIT_OK
     api = Api(base_url, find_api_key(args.api_key, rt, reporter.warn), opts, rt, reporter.http, reporter.warn)
-    job = Job(
-        new_job_id(rt.wall()), base_url, args.resolution, utc_iso(rt.wall()), [], body["shots"], status="submitting"
-    )
+    now = rt.wall()
+    job = Job(new_job_id(now), base_url, args.resolution, utc_iso(now), [], body["shots"], status="submitting")
     job.job_file = os.path.abspath(args.job_file or os.path.join(jobs_dir(rt), job.job_id + ".json"))
     try:
         if args.job_file:  # made exclusively: two runs given one --job-file never share it
@@ -2095,48 +2000,42 @@ def cmd_submit(args: argparse.Namespace, session: Session) -> int:
     except OSError as exc:
         text = "the job record could not be written to %s (%s); nothing was sent" % (job.job_file, exc.strerror or exc)
         raise VeoError("RECORD_NOT_WRITTEN", text, hint="make the state folder writable, or set VEO_3_1_STATE_DIR")
-    # From the moment generate may leave until the job is recorded and told, a first Ctrl-C or
-    # SIGTERM waits for the answer, so that the job cannot be lost; a second one stops at once.
-    wait = opts.max_wait if opts.max_wait is not None else default_max_wait(count)
-    deadline = rt.clock() + wait  # --max-wait bounds the whole run, the submit's tries included
-    with HeldInterrupts(on_hold=lambda: reporter.write(WAITING)) as guard:
-        answer = send_submit(job, shots, api, guard, session, deadline if opts.follow else None)
+    # Until the job sent is recorded and told, a first Ctrl-C or SIGTERM waits for the answer: the job cannot be lost.
+    deadline = session.deadline(count)  # --max-wait bounds the whole run, the submit's tries included
+    waiting = "waiting for the service's answer, so that the job is not lost (Ctrl-C again stops at once)"
+    with HeldInterrupts(on_hold=lambda: reporter.write(waiting)) as guard:
+        send_submit(job, api, guard, session, deadline if opts.follow else None)
 
         def announce() -> None:
             """Record and tell the job; a Ctrl-C held until now stops the run here (run_job says how to resume)."""
             try:
                 session.save(job)
                 tasks = [{"shotId": t.shot_id, "taskId": t.task_id} for t in job.tasks]
-                stage = {"jobId": job.job_id, "jobFile": job.job_file, "shots": tasks, "response": answer}
+                stage = {"jobId": job.job_id, "jobFile": job.job_file, "shots": tasks, "response": job.last_response}
                 session.output.stage("submitted", stage)
-                pairs = ", ".join("%s=%s" % (t.shot_id, t.task_id) for t in job.tasks)
-                reporter.info(
-                    "submitted job %s: %s" % (job.job_id, summary), "tasks: " + pairs, "job record: " + job.job_file
-                )
+                pairs = "tasks: " + ", ".join("%s=%s" % (t.shot_id, t.task_id) for t in job.tasks)
+                reporter.info("submitted job %s: %s" % (job.job_id, summary), pairs, "job record: " + job.job_file)
             finally:
                 guard.__exit__()
             if guard.caught:
                 raise KeyboardInterrupt
 
-        return run_job(job, api, session, check_now=False, before=announce, deadline=deadline)
+        return run_job(job, api, session, deadline, check_now=False, before=announce)
 
 
-def send_submit(
-    job: Job, shots: Sequence[Shot], api: Api, guard: HeldInterrupts, session: Session, deadline: Optional[float]
-) -> Any:
+def send_submit(job: Job, api: Api, guard: HeldInterrupts, session: Session, deadline: Optional[float]) -> None:
     """Send generate and read the job it made into `job`; the record says what became of a submit that made none."""
+    shot_ids = [shot["id"] for shot in job.shots]
     try:
         try:
-            answer = api.generate(shots, job.resolution, guard, deadline)
+            answer = api.generate(job, guard, deadline)
         except KeyboardInterrupt:  # a second Ctrl-C: stop at once, the outcome unknown
             raise outcome_unknown("interrupted while submitting", exit_status=EXIT_INTERRUPTED)
-        job.tasks = tasks_from_generate_answer(shots, answer, utc_iso(session.rt.wall()))
+        job.tasks = tasks_from_generate_answer(shot_ids, answer, utc_iso(session.rt.wall()))
         if not job.tasks and isinstance(answer, dict) and status_word_kind(answer.get("status")) == "failed":
-            reason = error_text_of(answer) or "the service refused the job as a whole"
+            reason = "the job failed at once: " + (error_text_of(answer) or "the service refused the job as a whole")
             hint = "check the prompts and image URLs; failed jobs are refunded"
-            raise VeoError(
-                "GENERATION_FAILED", "the job failed at once: " + reason, EXIT_GENERATION_FAILED, [answer], hint
-            )
+            raise VeoError("GENERATION_FAILED", reason, EXIT_GENERATION_FAILED, [answer], hint)
         if not job.tasks:
             raise outcome_unknown("the service took the submit, but names no task in: %s" % short_repr(answer, 200))
     except VeoError as err:
@@ -2147,19 +2046,16 @@ def send_submit(
         elif os.path.exists(job.job_file):  # surely refused, or never sent: no job exists, so no record either
             os.unlink(job.job_file)
         raise
-    missing = [shot.id for shot in shots if shot.id not in [task.shot_id for task in job.tasks]]
+    missing = [shot_id for shot_id in shot_ids if shot_id not in [task.shot_id for task in job.tasks]]
     if missing:
         job.error = "the service's answer names no task for %s, which cannot be followed" % ", ".join(missing)
     job.status, job.last_response = job_status(job.tasks), answer
-    return answer
 
 
 def api_origin(given: Optional[str], rt: Runtime, recorded: str = "") -> str:
-    """The API origin: --base-url, else $NANOPHOTO_BASE_URL, else the default; a job record's must agree with it.
-
-    The key goes only where the user said: a record is a file anyone could hand over, so it never picks the origin.
-    """
+    """The API origin: --base-url, else $NANOPHOTO_BASE_URL, else the default; a job record's must agree with it."""
     origin = check_base_url(given or rt.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL)
+    # The key goes only where the user said: a record is a file anyone could hand over, so it never picks the origin.
     if recorded and not given and recorded.rstrip("/") != origin:
         text = "the job was made at %s, but the API origin is %s" % (clean_line(recorded, 200), origin)
         raise usage_error(text, "to follow it there, add --base-url %s (the key is sent there)" % clean_line(recorded))
@@ -2179,30 +2075,26 @@ def newest_record(rt: Runtime) -> str:
 
 def list_entry(path: str, data: Optional[Dict[str, Any]], when: str) -> Dict[str, Any]:
     """One job of status --list: its id, record, time, shots, last known status, and the files it saved."""
-    entry: Dict[str, Any] = {"jobId": None, "jobFile": path, "submittedAt": when, "shots": 0, "status": "unreadable"}
-    entry["files"] = []
-    if data is not None:
-        tasks = (
-            [task for task in data["tasks"] if isinstance(task, dict)] if isinstance(data.get("tasks"), list) else []
-        )
-        files = [item["file"] for item in [*tasks, data] if typed(item, "file", str) and typed(item, "sha256", str)]
-        shots = len(tasks) or (len(data["shots"]) if isinstance(data.get("shots"), list) else 0)
-        entry.update(jobId=data["jobId"], shots=shots, status=data.get("status"), files=files)
-    return entry
+    if data is None:
+        return {"jobId": None, "jobFile": path, "submittedAt": when, "shots": 0, "status": "unreadable", "files": []}
+    tasks = objects_in(data.get("tasks"))
+    files = [item["file"] for item in [*tasks, data] if typed(item, "file", str) and typed(item, "sha256", str)]
+    shots = len(tasks) or (len(data["shots"]) if isinstance(data.get("shots"), list) else 0)
+    entry = {"jobId": data["jobId"], "jobFile": path, "submittedAt": when, "shots": shots, "status": data.get("status")}
+    return dict(entry, files=files)
 
 
 def cmd_status(args: argparse.Namespace, session: Session) -> int:
     """status: list the saved jobs, or check (and follow) given tasks, a saved job, or the newest one."""
-    rt = session.rt
+    opts, rt, reporter = session.opts, session.rt, session.reporter
     if args.list:
         session.output.emit([list_entry(*record) for record in list_records(rt)])
         return EXIT_OK
     if args.task_ids_json is not None:
         tasks = parse_task_ids(load_user_json(args.task_ids_json, "--task-ids-json", "give a JSON array of tasks"))
         origin = api_origin(args.base_url, rt)
-        job = find_record_for_tasks(tasks, origin, rt) or Job(
-            new_job_id(rt.wall()), origin, "720p", utc_iso(rt.wall()), tasks
-        )
+        now = rt.wall()
+        job = find_record_for_tasks(tasks, origin, rt) or Job(new_job_id(now), origin, "720p", utc_iso(now), tasks)
     else:
         is_path = args.job and (os.sep in args.job or "/" in args.job or args.job.endswith(".json"))
         record = os.path.join(jobs_dir(rt), safe_file_stem(args.job or "") + ".json")  # --job: a path, or a job id
@@ -2214,39 +2106,29 @@ def cmd_status(args: argparse.Namespace, session: Session) -> int:
             raise VeoError("SUBMIT_OUTCOME_UNKNOWN", text % (job.job_id, job.submitted_at, why), hint=hint)
     job.base_url = api_origin(args.base_url, rt, job.base_url)
     job.resolution = args.resolution or job.resolution
-    key = find_api_key(args.api_key, rt, session.reporter.warn)
-    api = Api(job.base_url, key, session.opts, rt, session.reporter.http, session.reporter.warn)
-    return run_job(job, api, session, check_now=True)
+    api = Api(job.base_url, find_api_key(args.api_key, rt, reporter.warn), opts, rt, reporter.http, reporter.warn)
+    return run_job(job, api, session, session.deadline(len(job.tasks)), check_now=True)
 
 
 def run_job(
-    job: Job,
-    api: Api,
-    session: Session,
-    *,
-    check_now: bool,
-    before: Callable[[], None] = lambda: None,
-    deadline: Optional[float] = None,
+    job: Job, api: Api, session: Session, deadline: float, *, check_now: bool, before: Callable[[], None] = lambda: None
 ) -> int:
     """Check once or follow to the end; save the videos; print the result. Ctrl-C and errors keep the job."""
     opts, rt, reporter = session.opts, session.rt, session.reporter
     import calendar
 
-    try:  # when the job was submitted: its times count from there
-        started = float(calendar.timegm(time.strptime(job.submitted_at, "%Y-%m-%dT%H:%M:%SZ")))
+    try:
+        job.started = float(calendar.timegm(time.strptime(job.submitted_at, "%Y-%m-%dT%H:%M:%SZ")))
     except ValueError:
-        started = rt.wall()
-    deadline = deadline or rt.clock() + (
-        opts.max_wait if opts.max_wait is not None else default_max_wait(len(job.tasks))
-    )
+        job.started = rt.wall()
     downloader = Downloader(opts.download, job, session) if opts.download else None
     timed_out, failure = "", None
     try:
         before()  # from here on the job exists: an interrupt at any point keeps it and says how to resume
         if opts.follow:
-            timed_out = follow(job, api, session, started, deadline, downloader)
+            timed_out = follow(job, api, session, deadline, downloader)
         elif check_now:  # always ask, even when the record says finished: links expire, and fresh ones come back
-            note_answer(job, api.check_status(job.tasks, job.resolution, None), session, started, downloader)
+            note_answer(job, api.check_status(job, None), session, downloader)
         if downloader is not None:
             downloader.start_ready()
             if not note_downloads(downloader, session, until=deadline) and not timed_out:
@@ -2258,23 +2140,18 @@ def run_job(
         reporter.end_live()
         session.save(job)
         reporter.write("interrupted; the job goes on at the service", "resume with: %s" % session.resume_command(job))
-        session.output.final(build_result(job, rt.wall() - started))
+        session.output.final(build_result(job, rt.wall() - job.started))
         return EXIT_INTERRUPTED
     except VeoError as err:
         timed_out, failure = (err.message, None) if err.exit_status == EXIT_TIMEOUT else (timed_out, err)
     with HeldInterrupts():  # the work is done: an interrupt now would only cost the user the result, so it waits
-        return finish_job(job, session, started, timed_out, failure, downloader)
+        return finish_job(job, session, timed_out, failure, downloader)
 
 
 def finish_job(
-    job: Job,
-    session: Session,
-    started: float,
-    timed_out: str,
-    failure: Optional[VeoError],
-    downloader: Optional[Downloader],
+    job: Job, session: Session, timed_out: str, failure: Optional[VeoError], downloader: Optional[Downloader]
 ) -> int:
-    """Save the record, tell people, print the result; the exit status (when not the shots', `error` says why)."""
+    """Save the record, tell people, print the result; the exit status (when not the shots', `failure` says why)."""
     reporter = session.reporter
     reporter.end_live()
     downloader.close() if downloader is not None else None
@@ -2284,7 +2161,7 @@ def finish_job(
             downloader.sweep()
         except OSError:
             pass
-    elapsed = session.rt.wall() - started
+    elapsed = session.rt.wall() - job.started
     result = build_result(job, elapsed)
     if failure is None and not timed_out and job.error:
         failure = VeoError("BAD_RESPONSE", job.error, hint=PAY_TWICE_HINT)
@@ -2315,14 +2192,15 @@ def finish_job(
     return EXIT_GENERATION_FAILED if result["status"] in ("failed", "partial") else EXIT_OK
 
 
-def note_answer(job: Job, answer: Any, session: Session, started: float, downloader: Optional[Downloader]) -> None:
+def note_answer(job: Job, answer: Any, session: Session, downloader: Optional[Downloader]) -> None:
     """Fold an answer in; on change: save the record, a progress stage, a line for people; start ready downloads."""
     now = session.rt.wall()
+    elapsed = now - job.started
     if not job.job_file and not names_a_task(job, answer):  # status --task-ids-json: a record only for a real job
         text = "the service's answer names none of these tasks: %s" % short_repr(answer, 200)
         raise VeoError("BAD_RESPONSE", text, hint="check the task IDs (status --list shows the saved jobs)")
     before = {id(task): task.status for task in job.tasks}
-    changed = apply_status_answer(job, answer, utc_iso(now), now - started)
+    changed = apply_status_answer(job, answer, utc_iso(now), elapsed)
     job.last_response, job.status = answer, job_status(job.tasks)
     job.finished_at = job.finished_at or (utc_iso(now) if job.status != "processing" else None)
     if changed or not job.job_file:
@@ -2332,9 +2210,9 @@ def note_answer(job: Job, answer: Any, session: Session, started: float, downloa
     moved = [task for task in changed if before[id(task)] != task.status]  # an outcome, not a change of wording
     if moved:
         shots = [{"shotId": t.shot_id, "status": t.status, "videoUrl": t.video.url, "error": t.error} for t in moved]
-        session.output.stage("progress", {"elapsedSeconds": round(now - started, 1), "shots": shots})
+        session.output.stage("progress", {"elapsedSeconds": round(elapsed, 1), "shots": shots})
     if changed or session.reporter.live:
-        session.reporter.shots(job, now - started, changed)
+        session.reporter.shots(job, elapsed, changed)
     if downloader is not None:
         downloader.start_ready()
 
@@ -2352,10 +2230,9 @@ def note_downloads(downloader: Downloader, session: Session, until: Optional[flo
             reporter.write("error: could not save %s: %s" % (label, saved))
             continue
         video.file, video.size, video.sha256 = saved.path, saved.size, saved.sha256 or video.sha256
-        took = "" if saved.skipped else " in %.2f s" % saved.seconds
-        verb = "already saved" if saved.skipped else "saved"
+        verb, took = ("already saved", "") if saved.skipped else ("saved", " in %.2f s" % saved.seconds)
         reporter.info("%s %s: %s (%.1f MB%s)" % (verb, label, saved.path, saved.size / 1e6, took))
-        reporter.media(saved.path)
+        reporter.write("MEDIA:" + os.path.abspath(saved.path), media=True)  # agents attach these files to their reply
     if results:
         session.save(job)
     for saved in [item for item in results if not isinstance(item, str)]:
@@ -2367,15 +2244,13 @@ def note_downloads(downloader: Downloader, session: Session, until: Optional[flo
     return downloader.pending == 0
 
 
-def follow(
-    job: Job, api: Api, session: Session, started: float, deadline: float, downloader: Optional[Downloader]
-) -> str:
+def follow(job: Job, api: Api, session: Session, deadline: float, downloader: Optional[Downloader]) -> str:
     """Poll (one batched request a round) until every shot finished; why it stopped early, or ""."""
     rt = session.rt
     while True:
-        answer = api.check_status(job.tasks, job.resolution, deadline)
+        answer = api.check_status(job, deadline)
         if answer is not None:  # None: the round failed after its retries, which costs only time
-            note_answer(job, answer, session, started, downloader)
+            note_answer(job, answer, session, downloader)
         if downloader is not None:
             note_downloads(downloader, session)
         if job_status(job.tasks) != "processing":
@@ -2387,7 +2262,7 @@ def follow(
         while rt.clock() < end:  # on a terminal, the live block's clock ticks every second meanwhile
             rt.sleep(max(0.0, min(1.0 if session.reporter.live else left, end - rt.clock())))
             if session.reporter.live:
-                session.reporter.shots(job, rt.wall() - started, [])
+                session.reporter.shots(job, rt.wall() - job.started, [])
 
 
 # ---- Command line ----
@@ -2435,19 +2310,15 @@ def terminal_columns() -> int:
 
 
 def build_parser(prog: str = SKILL_NAME) -> Parser:
-    """The command line: submit and status, with the published flags and the added ones.
-
-    `prog` is how the user ran the program, so that the examples in --help can be pasted as they are.
-    """
+    """The command line; `prog` is how the user ran the program, so that the examples in --help paste as they are."""
 
     def seconds(text: str) -> float:
         try:
-            value = float(text)
+            if 0 < float(text) <= LONGEST_SECONDS:
+                return float(text)
         except ValueError:
-            value = float("nan")
-        if not 0 < value <= LONGEST_SECONDS:
-            raise argparse.ArgumentTypeError("%r is not a number of seconds above 0 (like 8 or 0.5)" % text)
-        return value
+            pass
+        raise argparse.ArgumentTypeError("%r is not a number of seconds above 0 (like 8 or 0.5)" % text)
 
     def count(text: str, most: int = 10**6, least: int = 0) -> int:
         if not (text.strip().isdigit() and least <= int(text) <= most):
@@ -2471,17 +2342,14 @@ def build_parser(prog: str = SKILL_NAME) -> Parser:
     noise.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr (errors and MEDIA: stay)")
     noise.add_argument("-v", "--verbose", action="store_true", help="one stderr line per HTTP exchange")
 
-    exits = (__doc__ or "").partition("Exit status:")[2]
-    parser = Parser(
-        prog=prog, description="Make videos with NanoPhoto.AI's Veo 3.1 API.", epilog="exit status:" + exits
-    )
+    exits = "exit status:" + (__doc__ or "").partition("Exit status:")[2]
+    parser = Parser(prog=prog, description="Make videos with NanoPhoto.AI's Veo 3.1 API.", epilog=exits)
     parser.add_argument("--version", action="version", version="%s %s" % (SKILL_NAME, __version__))
-    commands = parser.add_subparsers(dest="command", metavar="{submit,status}")
-    commands.required = True
+    commands = parser.add_subparsers(dest="command", metavar="{submit,status}", required=True)
 
     def command(name: str, summary: str, examples: str) -> Tuple[Callable[..., Any], Any]:
         """A subcommand with the common options: its add_argument, and its group of exactly one source."""
-        epilog = examples + "\nexit status:" + exits
+        epilog = examples + "\n" + exits
         sub = commands.add_parser(name, parents=[common], help=summary, description=summary + ".", epilog=epilog)
         return sub.add_argument, sub.add_mutually_exclusive_group(required=True)
 
@@ -2541,9 +2409,8 @@ def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
     """Parse, run a command, render any error; return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     for before, word in zip(["", *argv], argv):  # a key typed anywhere stays hidden, even in a usage error
-        if word.startswith("--api") or (
-            before.startswith("--api") and word[:1] != "-" and word not in ("submit", "status")
-        ):
+        after_flag = before.startswith("--api") and word[:1] != "-" and word not in ("submit", "status")
+        if word.startswith("--api") or after_flag:
             keep_secret(word.partition("=")[2] if word.startswith("--api") else word)
     args, problem = None, None
     try:
@@ -2551,8 +2418,9 @@ def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
     except SystemExit as done:  # --help and --version
         return done.code if isinstance(done.code, int) else EXIT_OK
     except VeoError as err:  # a usage error: its form comes from the output flags alone, parsed exactly
-        problem = err
-        args = output_flags(argv)
+        problem, words = err, set(argv)
+        quiet, verbose = bool(words & {"-q", "--quiet"}), bool(words & {"-v", "--verbose"})
+        args = argparse.Namespace(json_only=bool(words & {"--json-only", "--json"}), quiet=quiet, verbose=verbose)
     live = rt.stderr_tty and not rt.environ.get("NO_COLOR") and rt.environ.get("TERM") != "dumb"
     reporter = Reporter(rt.stderr, args.quiet, args.verbose, live)
     output = Output(rt.stdout, json_only=args.json_only, human=rt.stdout_tty)
@@ -2579,22 +2447,14 @@ def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
         reporter.write("interrupted")
         status = EXIT_INTERRUPTED
         try:  # stdout still promises a document (unless a stuck stdout is why the user pressed again)
-            output.final(
-                VeoError("INTERRUPTED", "interrupted", EXIT_INTERRUPTED).to_json()
-            ) if not output.used else None
+            if not output.used:
+                output.final(VeoError("INTERRUPTED", "interrupted", EXIT_INTERRUPTED).to_json())
         except KeyboardInterrupt:
             pass
     if output.broken:
         reporter.write("error: the result could not be written to standard output (%s)" % output.broken)
         status = status or EXIT_FAILURE
     return status
-
-
-def output_flags(argv: Sequence[str]) -> argparse.Namespace:
-    """--json-only (or --json), --quiet and --verbose as exact words, for a command line that could not be parsed."""
-    words = set(argv)
-    quiet, verbose = bool(words & {"-q", "--quiet"}), bool(words & {"-v", "--verbose"})
-    return argparse.Namespace(json_only=bool(words & {"--json-only", "--json"}), quiet=quiet, verbose=verbose)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
