@@ -62,6 +62,11 @@ def bench_startup(quick: bool) -> List[Row]:
     """Whole processes, as SKILL.md runs the script, against one that only does the published script's imports."""
     runs = 7 if quick else 21
     env = clean_env()
+    # The installed veo-3-1 imports the module, so Python compiles it once and keeps the bytecode.
+    cached = tempfile.mkdtemp()
+    shutil.copy(SCRIPT, cached)
+    subprocess.run([PY, "-m", "compileall", "-q", cached], check=True)
+    run_cached = "import sys; sys.path.insert(0, %r); import veo_3_1; sys.exit(veo_3_1.main())" % cached
     timings = median_times(
         {
             "imports": ([PY, "-S", "-c", PUBLISHED_IMPORTS], env),
@@ -72,9 +77,11 @@ def bench_startup(quick: bool) -> List[Row]:
             "bare": ([PY, "-S", "-c", "pass"], env),
             "compiled": ([PY, "-S", "-c", "compile(open(%r, 'rb').read(), %r, 'exec')" % (SCRIPT, SCRIPT)], env),
             "modules": ([PY, "-S", "-c", "import argparse, json, dataclasses"], env),
+            "cached": ([PY, "-S", "-c", run_cached, "submit", "--prompt", "x", "--dry-run", "--json-only"], env),
         },
         runs,
     )
+    shutil.rmtree(cached)
     imports, bare = timings["imports"], timings["bare"]
     baseline = ms(imports) + ' (`python3 -S -c "import %s"`)' % PUBLISHED_IMPORTS[len("import ") :]
     rows = []
@@ -107,6 +114,9 @@ def bench_startup(quick: bool) -> List[Row]:
                 "-",
             )
         )
+    ratio = timings["cached"] / imports
+    what = "start-up, where it goes: the same dry run from bytecode compiled before (as the installed veo-3-1 runs)"
+    rows.append((what, ms(timings["cached"]), baseline, "%.2f" % ratio, "-"))
     rows.append(
         (
             "start-up, where it goes: the bare interpreter",
