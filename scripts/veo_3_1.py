@@ -81,8 +81,9 @@ EXIT_OK, EXIT_GENERATION_FAILED, EXIT_USAGE, EXIT_AUTH, EXIT_CREDITS = 0, 1, 2, 
 EXIT_RATE_LIMITED, EXIT_TIMEOUT, EXIT_FAILURE, EXIT_NOT_FOUND, EXIT_INTERRUPTED = 5, 6, 7, 8, 130
 # The published errorCodes that are answers, not faults (the rest exit 7).
 SERVICE_ERROR_EXITS = dict.fromkeys(("SHOTS_REQUIRED", "PROMPT_REQUIRED", "INVALID_IMAGE_COUNT"), EXIT_USAGE)
-SERVICE_ERROR_EXITS.update(IMAGE_URLS_REQUIRED=2, TASK_IDS_REQUIRED=2, LOGIN_REQUIRED=3, INSUFFICIENT_CREDITS=4)
-SERVICE_ERROR_EXITS.update(API_KEY_RATE_LIMIT_EXCEEDED=EXIT_RATE_LIMITED, TASK_NOT_FOUND=EXIT_NOT_FOUND)
+SERVICE_ERROR_EXITS.update(IMAGE_URLS_REQUIRED=EXIT_USAGE, TASK_IDS_REQUIRED=EXIT_USAGE, LOGIN_REQUIRED=EXIT_AUTH)
+SERVICE_ERROR_EXITS.update(INSUFFICIENT_CREDITS=EXIT_CREDITS, API_KEY_RATE_LIMIT_EXCEEDED=EXIT_RATE_LIMITED)
+SERVICE_ERROR_EXITS.update(TASK_NOT_FOUND=EXIT_NOT_FOUND)
 SERVICE_ERROR_HINTS = {"LOGIN_REQUIRED": "check the API key, or create a new one at " + API_KEYS_PAGE}
 SERVICE_ERROR_HINTS["INSUFFICIENT_CREDITS"] = "top up credits at https://nanophoto.ai, then submit again"
 SERVICE_ERROR_HINTS["TASK_NOT_FOUND"] = "check the task IDs; tasks of another account are not visible"
@@ -362,7 +363,7 @@ def host_problem(host: str) -> Optional[str]:
 
 
 def public_host_problem(host: str) -> Optional[str]:
-    """Why an image host is not public, or None when it may be."""
+    """Why a host (of an image or a video link) is not public, or None when it may be."""
     import ipaddress
 
     host = host.strip("[]").lower().rstrip(".")
@@ -2290,7 +2291,7 @@ class Parser(argparse.ArgumentParser):
 
     def __init__(self, **kwargs: Any) -> None:
         # Given no width, argparse imports shutil (~2 ms at every start) to learn it.
-        kind, width = kwargs.pop("formatter_class", argparse.RawDescriptionHelpFormatter), terminal_columns() - 2
+        width, kind = terminal_columns() - 2, argparse.RawDescriptionHelpFormatter
         super().__init__(allow_abbrev=False, formatter_class=lambda prog: kind(prog, width=width), **kwargs)
 
     def error(self, message: str) -> Any:
