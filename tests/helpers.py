@@ -330,6 +330,7 @@ class ConcurrentSuite(unittest.TestSuite):
 
     def run(self, result: unittest.TestResult, debug: bool = False) -> unittest.TestResult:  # type: ignore[override]
         tests, _WAITING[:] = list(_WAITING), []
+        tests.sort(key=lambda test: getattr(test, "in_process", True))  # subprocess tests first: they wait longest
         shared = _LockedResult(result)
         with ThreadPoolExecutor(max_workers=6) as pool:
             list(pool.map(lambda test: test(shared), tests))
