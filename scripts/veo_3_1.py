@@ -76,6 +76,8 @@ LONGEST_SECONDS = 7 * 24 * 3600.0  # a bigger socket timeout overflows
 MIN_SECRET_LENGTH = 6  # hiding a shorter "key" would mangle ordinary words, not protect anything
 MAX_API_BODY, MAX_CONFIG_BYTES, MAX_JSON_DEPTH = 8 * 1024 * 1024, 1024 * 1024, 64
 DOWNLOAD_CHUNK, DOWNLOAD_TRIES, DOWNLOAD_REDIRECTS = 256 * 1024, 4, 5
+VIDEO_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"styp", b"moof")  # ISO BMFF, at byte 4
+VIDEO_MAGIC = (b"\x1a\x45\xdf\xa3", b"RIFF", b"OggS", b"FLV")  # Matroska and WebM, AVI, Ogg, FLV
 
 EXIT_OK, EXIT_GENERATION_FAILED, EXIT_USAGE, EXIT_AUTH, EXIT_CREDITS = 0, 1, 2, 3, 4
 EXIT_RATE_LIMITED, EXIT_TIMEOUT, EXIT_FAILURE, EXIT_NOT_FOUND, EXIT_INTERRUPTED = 5, 6, 7, 8, 130
@@ -200,6 +202,7 @@ class Options:
     user_agent: str = DEFAULT_USER_AGENT
     download_workers: int = DEFAULT_DOWNLOAD_WORKERS
     resume_flags: List[str] = field(default_factory=list)  # this run's flags that a resume command repeats
+    key_on_line: bool = False  # --api-key was given: the resume command says to give it again
 
 
 # ---- Pure logic: JSON and text in and out ----
@@ -209,14 +212,20 @@ _HIDING: List[Any] = []  # the one pattern that finds them all, in any letter ca
 
 
 def keep_secret(key: str) -> None:
-    """Hide this key from now on, wherever text leaves the program: plain, escaped, URL-encoded, hex, base64."""
+    """Hide this key from now on, wherever text leaves the program: escaped, URL-encoded, hex, base64, any 8 of it."""
     import base64
     from urllib.parse import quote
 
     raw = key.encode("utf-8", "surrogatepass")
     forms = {key, json.dumps(key)[1:-1], key.replace("/", "\\/"), quote(key, safe=""), quote(key), repr(key)[1:-1]}
-    forms |= {raw.hex(), base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
+    forms |= {raw.hex(), "".join("%%%02x" % byte for byte in raw)} | {key[i : i + 8] for i in range(len(key) - 7)}
+    for shift in range(3):  # base64 of the key after 0, 1 or 2 other bytes ("Bearer KEY", "user:KEY"): whole groups
+        encoded = base64.b64encode(bytes(shift) + raw).decode()[4 if shift else 0 :]
+        encoded = encoded[: len(encoded) - (4 if (shift + len(raw)) % 3 else 0)]
+        forms |= {encoded, encoded.replace("+", "-").replace("/", "_")}
     forms = forms | {form.rstrip("=") for form in forms} if len(key) >= MIN_SECRET_LENGTH else set()
+    if forms <= set(_SECRETS):
+        return
     forms |= set(_SECRETS)  # a key once used stays hidden: runs in one process (tests) never unhide one another's
     _SECRETS[:] = sorted((form for form in forms if len(form) >= MIN_SECRET_LENGTH), key=len, reverse=True)
     _HIDING[:] = [re.compile("|".join(re.escape(form) for form in _SECRETS), re.IGNORECASE)] if _SECRETS else []
@@ -227,10 +236,15 @@ def redact(text: str) -> str:
     return _HIDING[0].sub("***", text) if _HIDING else text
 
 
+def whole_text(text: str) -> str:
+    """Text with each lone surrogate (valid JSON, yet no character: strict readers refuse it) made U+FFFD."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def redact_json(value: Any) -> Any:
-    """A JSON value with the key hidden inside every string, so that the document stays valid JSON."""
+    """A JSON value with the key hidden inside every string, so that the document stays strict, valid JSON."""
     if isinstance(value, str):
-        return redact(value)
+        return redact(whole_text(value))
     if isinstance(value, (int, float)) and redact(str(value)) != str(value):  # an all-digit key, echoed as a number
         return "***"
     if isinstance(value, list):
@@ -238,6 +252,11 @@ def redact_json(value: Any) -> Any:
     if isinstance(value, dict):
         return {redact(str(key)): redact_json(item) for key, item in value.items()}
     return value
+
+
+def may_carry_a_key(word: str) -> bool:
+    """Whether a command-line word is a flag a key may follow: --api-key, or one mistyped (--API-KEY, --token, —key)."""
+    return word[:1] in "-\u2013\u2014" and any(name in word.lower() for name in ("key", "token", "api"))
 
 
 def clean_line(text: str, limit: int = 300) -> str:
@@ -267,8 +286,8 @@ def pruned(value: Any, depth: int = 0) -> Any:
         return "(nested too deeply)"
     if isinstance(value, list):
         return [pruned(item, depth + 1) for item in value]
-    if isinstance(value, str):  # a lone surrogate: valid JSON, yet no character (strict readers refuse it)
-        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, str):
+        return whole_text(value)
     return {key: pruned(item, depth + 1) for key, item in value.items()} if isinstance(value, dict) else value
 
 
@@ -367,6 +386,13 @@ def public_host_problem(host: str) -> Optional[str]:
     import ipaddress
 
     host = host.strip("[]").lower().rstrip(".")
+    if ":" not in host and set(host) <= set("0123456789abcdefx."):  # IPv4 as the OS reads it: 0x7f.1, 10.1 too
+        import socket
+
+        try:
+            host = socket.inet_ntoa(socket.inet_aton(host))
+        except OSError:  # a name after all
+            pass
     if is_loopback_host(host):
         return "points at this machine (%s)" % host
     if host.endswith((".local", ".internal", ".lan", ".home.arpa")) or ("." not in host and ":" not in host):
@@ -375,12 +401,14 @@ def public_host_problem(host: str) -> Optional[str]:
         address = ipaddress.ip_address(host)
     except ValueError:
         return None
+    address = getattr(address, "ipv4_mapped", None) or address
     if address.is_loopback or address.is_unspecified:
         return "points at this machine (%s)" % host
     if address.is_link_local:
         return "is a link-local address (%s)" % host
-    private = address.is_private or address.is_reserved or address.is_multicast
-    return "is a private address (%s)" % host if private else None
+    if address.is_global and not address.is_multicast:
+        return None
+    return ("is a private address (%s)" if address.is_private else "is not a public address (%s)") % host
 
 
 def image_url_problem(url: Any) -> Optional[str]:
@@ -971,13 +999,15 @@ def find_api_key(flag_key: Optional[str], rt: Runtime, warn: Callable[[str], Non
 
 def jobs_dir(rt: Runtime) -> str:
     """The folder of job records: in $VEO_3_1_STATE_DIR, $XDG_STATE_HOME/veo-3-1, %LOCALAPPDATA% or ~/.local/state."""
-    if rt.environ.get("VEO_3_1_STATE_DIR"):
-        return os.path.join(os.path.expanduser(rt.environ["VEO_3_1_STATE_DIR"]), "jobs")
-    if rt.environ.get("XDG_STATE_HOME"):
-        return os.path.join(os.path.expanduser(rt.environ["XDG_STATE_HOME"]), SKILL_NAME, "jobs")
+    state = os.path.join(rt.home, ".local", "state", SKILL_NAME)
     if os.name == "nt" and rt.environ.get("LOCALAPPDATA"):
-        return os.path.join(rt.environ["LOCALAPPDATA"], SKILL_NAME, "jobs")
-    return os.path.join(rt.home, ".local", "state", SKILL_NAME, "jobs")
+        state = os.path.join(rt.environ["LOCALAPPDATA"], SKILL_NAME)
+    if rt.environ.get("XDG_STATE_HOME"):
+        state = os.path.join(rt.environ["XDG_STATE_HOME"], SKILL_NAME)
+    state = rt.environ.get("VEO_3_1_STATE_DIR") or state
+    return os.path.abspath(
+        os.path.join(os.path.expanduser(state), "jobs")
+    )  # absolute: it is printed, and run elsewhere
 
 
 # ---- Transport: the one place that touches urllib ----
@@ -1448,7 +1478,8 @@ def claim_file(
 ) -> Tuple[str, Optional[IO[bytes]]]:
     """A name for a video that nothing else uses, claimed by this job's part file beside it; and the part, locked."""
     own = part_name(claimed or "", job_id)
-    if claimed and os.path.dirname(claimed) == folder:
+    ours = re.escape(stem) + r"(-[0-9]+)?" + re.escape(extension)  # a record names no other file: not .bashrc
+    if claimed and os.path.dirname(claimed) == folder and re.fullmatch(ours, os.path.basename(claimed)):
         if not os.path.lexists(claimed) and os.path.basename(claimed) not in claimed_by_others(folder, own):
             handle = open_part(own, reuse=True)
             if handle is not None:
@@ -1641,13 +1672,16 @@ class Fetcher:
             part.restart() if part.have > part.expected else None
             return "retry", "the download stopped at %d of %d bytes" % (part.have, part.expected)
         part.handle.seek(0)
-        head = part.handle.read(4096)  # a video starts with binary; a page with text (maybe UTF-16, maybe a BOM)
-        head = head.decode("utf-16", "replace").encode("utf-8") if head[:2] in (b"\xff\xfe", b"\xfe\xff") else head
-        head = head.replace(b"\xef\xbb\xbf", b"", 1).lstrip()
-        if not head:
+        head = part.handle.read(4096)
+        if head[4:8] in VIDEO_BOXES or head.startswith(VIDEO_MAGIC):  # an MP4 or MOV box, WebM, AVI, Ogg, FLV
+            return "done", ""
+        # Else text is a page or an error, not a video: in any of UTF-8, -16 or -32 (NULs dropped), after a BOM.
+        text = re.sub(b"\x00|\xef\xbb\xbf|\xff\xfe|\xfe\xff", b"", head).decode("utf-8", "replace").strip()
+        if not text:
             return "fatal", "the video link answered with an empty body"
-        if head[:1] in (b"<", b"{", b"["):
-            return "fatal", "the video link answered with a web page, not a video"
+        readable = sum(ch != "\ufffd" and (ch.isprintable() or ch.isspace()) for ch in text)
+        if text[:1] in '<{["' or readable >= 0.9 * len(text):
+            return "fatal", "the video link answered with text (a web page or an error), not a video"
         return "done", ""
 
 
@@ -1912,7 +1946,9 @@ class Session:
 
     def resume_command(self, job: Job) -> str:
         """The command that finishes this job from where it stands, with this run's own flags, quoted for the shell."""
-        ref = job.job_id if job.job_file == os.path.join(jobs_dir(self.rt), job.job_id + ".json") else job.job_file
+        state = self.rt.environ.get("VEO_3_1_STATE_DIR") or self.rt.environ.get("XDG_STATE_HOME") or "/"
+        by_id = job.job_file == os.path.join(jobs_dir(self.rt), job.job_id + ".json") and os.path.isabs(state)
+        ref = job.job_id if by_id else job.job_file  # a relative state folder names another folder elsewhere
         tasks = json.dumps([{"shotId": t.shot_id, "taskId": t.task_id} for t in job.tasks])
         # Without a record that knows the tasks (it could not be written), the tasks themselves.
         which = ["--job", ref] if self.saved else ["--resolution", job.resolution, "--task-ids-json", tasks]
@@ -1923,7 +1959,8 @@ class Session:
             return subprocess.list2cmdline(words)
         import shlex
 
-        return " ".join(shlex.quote(word) for word in words)
+        note = "  # add --api-key KEY: it is never repeated" if self.opts.key_on_line else ""  # a shell skips it
+        return " ".join(shlex.quote(word) for word in words) + note
 
     def save(self, job: Job) -> None:
         """Update the job record; if it cannot be written now, say so and go on (the task IDs are in the output)."""
@@ -2015,7 +2052,8 @@ def cmd_submit(args: argparse.Namespace, session: Session) -> int:
                 stage = {"jobId": job.job_id, "jobFile": job.job_file, "shots": tasks, "response": job.last_response}
                 session.output.stage("submitted", stage)
                 pairs = "tasks: " + ", ".join("%s=%s" % (t.shot_id, t.task_id) for t in job.tasks)
-                reporter.info("submitted job %s: %s" % (job.job_id, summary), pairs, "job record: " + job.job_file)
+                where = "job record: " + job.job_file + ("" if session.saved else " (not updated: see the warning)")
+                reporter.info("submitted job %s: %s" % (job.job_id, summary), pairs, where)
             finally:
                 guard.__exit__()
             if guard.caught:
@@ -2326,22 +2364,23 @@ def build_parser(prog: str = SKILL_NAME) -> Parser:
             raise argparse.ArgumentTypeError("%r is not a whole number from %d to %d" % (text, least, most))
         return int(text)
 
-    common = Parser(add_help=False)
-    option = common.add_argument
-    option("--follow", action="store_true", help="poll until every shot is completed or failed")
-    option("--json-only", "--json", action="store_true", help="print exactly one JSON document at the end")
-    option("--download", metavar="DIR", help="save the videos of completed shots into DIR")
-    option("--poll-interval", type=seconds, metavar="S", help="seconds between checks (default 8)")
-    option("--max-wait", type=seconds, metavar="S", help="seconds to follow at most (default 1800, or 300 a shot)")
-    option("--timeout", type=seconds, metavar="S", help="seconds one request may take in all (default 60)")
-    option("--max-retries", type=count, metavar="N", help="retries of a failed request (default 5)")
-    option("--api-key", help="the API key (other users can see it: prefer $%s)" % ENV_API_KEY)
-    option("--user-agent", help="the User-Agent header to send")
-    option("--base-url", metavar="URL", help="API origin (default $%s or %s)" % (ENV_BASE_URL, DEFAULT_BASE_URL))
-    option("--download-workers", type=lambda text: count(text, 32, 1), metavar="N", help="videos saved at once (4)")
-    noise = common.add_mutually_exclusive_group()
-    noise.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr (errors and MEDIA: stay)")
-    noise.add_argument("-v", "--verbose", action="store_true", help="one stderr line per HTTP exchange")
+    def common(sub: Parser) -> None:
+        """The options both commands take."""
+        option = sub.add_argument
+        option("--follow", action="store_true", help="poll until every shot is completed or failed")
+        option("--json-only", "--json", action="store_true", help="print exactly one JSON document at the end")
+        option("--download", metavar="DIR", help="save the videos of completed shots into DIR")
+        option("--poll-interval", type=seconds, metavar="S", help="seconds between checks (default 8)")
+        option("--max-wait", type=seconds, metavar="S", help="seconds to follow at most (default 1800, or 300 a shot)")
+        option("--timeout", type=seconds, metavar="S", help="seconds one request may take in all (default 60)")
+        option("--max-retries", type=count, metavar="N", help="retries of a failed request (default 5)")
+        option("--api-key", help="the API key (other users can see it: prefer $%s)" % ENV_API_KEY)
+        option("--user-agent", help="the User-Agent header to send")
+        option("--base-url", metavar="URL", help="API origin (default $%s or %s)" % (ENV_BASE_URL, DEFAULT_BASE_URL))
+        option("--download-workers", type=lambda text: count(text, 32, 1), metavar="N", help="videos saved at once (4)")
+        noise = sub.add_mutually_exclusive_group()
+        noise.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr (errors and MEDIA: stay)")
+        noise.add_argument("-v", "--verbose", action="store_true", help="one stderr line per HTTP exchange")
 
     exits = "exit status:" + (__doc__ or "").partition("Exit status:")[2]
     parser = Parser(prog=prog, description="Make videos with NanoPhoto.AI's Veo 3.1 API.", epilog=exits)
@@ -2351,7 +2390,8 @@ def build_parser(prog: str = SKILL_NAME) -> Parser:
     def command(name: str, summary: str, examples: str) -> Tuple[Callable[..., Any], Any]:
         """A subcommand with the common options: its add_argument, and its group of exactly one source."""
         epilog = examples + "\n" + exits
-        sub = commands.add_parser(name, parents=[common], help=summary, description=summary + ".", epilog=epilog)
+        sub = commands.add_parser(name, help=summary, description=summary + ".", epilog=epilog)
+        common(sub)  # first: argparse draws the usage line right only when groups come in the order of their options
         return sub.add_argument, sub.add_mutually_exclusive_group(required=True)
 
     option, source = command("submit", "Submit 1-21 shots as one job (and follow it)", SUBMIT_EXAMPLES)
@@ -2390,7 +2430,7 @@ def options_from(args: argparse.Namespace, rt: Runtime) -> Options:
     if args.command == "submit" and args.download is not None and not args.follow and not dry_run:
         text = "--download on submit needs --follow (videos exist only once the shots complete)"
         raise usage_error(text, "add --follow, or save them later with: status --job <jobId> --download DIR")
-    opts = Options(args.follow)
+    opts = Options(args.follow, key_on_line=args.api_key is not None)
     flags = opts.resume_flags
     if args.download is not None:
         opts.download = os.path.abspath(args.download) if dry_run else prepare_download_dir(args.download)
@@ -2409,10 +2449,9 @@ def options_from(args: argparse.Namespace, rt: Runtime) -> Options:
 def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
     """Parse, run a command, render any error; return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    for before, word in zip(["", *argv], argv):  # a key typed anywhere stays hidden, even in a usage error
-        after_flag = before.startswith("--api") and word[:1] != "-" and word not in ("submit", "status")
-        if word.startswith("--api") or after_flag:
-            keep_secret(word.partition("=")[2] if word.startswith("--api") else word)
+    for before, word in zip(["", *argv], argv):  # a key typed anywhere stays hidden, even after a misspelt flag
+        if may_carry_a_key(word) or (may_carry_a_key(before) and word[:1] != "-" and word not in ("submit", "status")):
+            keep_secret(word.partition("=")[2] if may_carry_a_key(word) else word)
     args, problem = None, None
     try:
         args = build_parser(" ".join(rt.program)).parse_args(argv)
@@ -2439,6 +2478,7 @@ def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
                 pass
         status = cmd_submit(args, session) if args.command == "submit" else cmd_status(args, session)
     except VeoError as err:
+        keep_secret(rt.environ.get(ENV_API_KEY, "").strip())  # an error before the key was read may quote it
         reporter.end_live()
         reporter.error(err)
         output.final(err.to_json())

@@ -40,8 +40,9 @@ class EndToEnd(unittest.TestCase):
             "HOME": self.tmp,
         }
 
-    def run_cli(self, *args: str, stdin: str = "", env: Optional[Dict[str, str]] = None):  # type: ignore[no-untyped-def,assignment]
-        how = run_in_process if self.in_process else run_cli
+    def run_cli(self, *args: str, stdin: str = "", env: Optional[Dict[str, str]] = None, own_process: bool = False):  # type: ignore[no-untyped-def,assignment]
+        """Run the program; `own_process`: as a subprocess, as a user does, even in an in-process class."""
+        how = run_in_process if self.in_process and not own_process else run_cli
         done = how(list(args), env=dict(self.env, **(env or {})), stdin=stdin, cwd=self.tmp)
         # The key never shows, whatever happened.
         self.assertNotIn(KEY, done.stdout + done.stderr)

@@ -31,8 +31,6 @@ def media_lines(stderr: str) -> List[str]:
 
 
 class OneFolderManyJobs(EndToEnd):
-    in_process = True
-
     def submit(self, prompt: str, *extra: str) -> Any:
         done = self.run_cli(
             "submit", "--prompt", prompt, "--follow", "--download", "videos", "--json-only", *FAST, *extra
@@ -122,14 +120,8 @@ class OneFolderManyJobs(EndToEnd):
         self.assertEqual([name for name in os.listdir(os.path.join(self.tmp, "v")) if name.endswith(".part")], [])
 
 
-class TheResumeCommandFinishesTheJob(EndToEnd):
-    """Whatever command is printed to resume is the run's own command for the rest of the work.
-
-    The printed command runs in a shell, as printed; the run that prints it runs in this process unless the
-    process itself matters (a signal, the path the script was run by).
-    """
-
-    in_process = True
+class ResumeCommand(EndToEnd):
+    """Whatever command is printed to resume is the run's own command for the rest of the work."""
 
     def resume_line(self, stderr: str) -> str:
         lines = [line for line in stderr.splitlines() if line.startswith("resume with: ")]
@@ -151,6 +143,10 @@ class TheResumeCommandFinishesTheJob(EndToEnd):
         path = result["shots"][0]["file"]
         self.assertEqual(os.path.dirname(path), os.path.join(os.path.realpath(self.tmp), "my videos"))
         self.assertEqual(media_lines(done.stderr), [path])
+
+
+class TheResumeCommandFinishesTheJob(ResumeCommand):
+    """The reproductions: the run that prints the command, and the printed command in a shell, are processes."""
 
     def test_after_max_wait(self) -> None:
         self.fake.polls_per_shot = 10_000
@@ -206,6 +202,12 @@ class TheResumeCommandFinishesTheJob(EndToEnd):
         self.assertIn(" --json-only --quiet", line)
         self.fake.polls_per_shot = 1
         self.check_finished(self.run_printed(line))
+
+
+class TheResumeCommandFromOddPlaces(ResumeCommand):
+    """The run that prints the command runs in this process unless the process matters (a signal, its own path)."""
+
+    in_process = True
 
     def test_with_a_job_file_in_the_jobs_folder(self) -> None:
         jobs = os.path.join(self.tmp, "state", "jobs")
@@ -289,10 +291,10 @@ class TheResumeCommandFinishesTheJob(EndToEnd):
 
 
 class ExactFlags(EndToEnd):
-    in_process = True
+    in_process = True  # but the reproduction of each mistake runs as its own process
 
     def test_json_is_an_alias_and_nothing_else_is_abbreviated(self) -> None:
-        done = self.run_cli("submit", "--prompt", "fox", "--follow", "--json", *FAST)
+        done = self.run_cli("submit", "--prompt", "fox", "--follow", "--json", *FAST, own_process=True)
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertEqual(self.document(done)["status"], "completed")  # one document, not NDJSON stages
         for near_miss in ("--json-o", "--js", "--qui", "--follow-", "--foll", "--prom"):
@@ -306,16 +308,16 @@ class ExactFlags(EndToEnd):
 
 
 class OnlyRealJobsBecomeRecords(EndToEnd):
-    in_process = True
+    in_process = True  # but the reproduction of each mistake runs as its own process
 
     def test_a_mistyped_task_id_does_not_become_the_last_job(self) -> None:
         real = self.document(self.run_cli("submit", "--prompt", "fox", "--json-only"))
         typo = json.dumps([{"shotId": "shot-1", "taskId": "task_typo"}])
-        done = self.run_cli("status", "--task-ids-json", typo, "--json-only")
+        done = self.run_cli("status", "--task-ids-json", typo, "--json-only", own_process=True)
         self.assertEqual(done.returncode, 8, done.stderr)
         self.assertEqual(self.document(done)["error"]["code"], "TASK_NOT_FOUND")
         self.assertEqual([job["jobId"] for job in json.loads(self.run_cli("status", "--list").stdout)], [real["jobId"]])
-        done = self.run_cli("status", "--last", "--json-only")
+        done = self.run_cli("status", "--last", "--json-only", own_process=True)
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertEqual(self.document(done)["jobId"], real["jobId"])
 
@@ -329,9 +331,12 @@ class OnlyRealJobsBecomeRecords(EndToEnd):
 
 
 class WrongTypes(EndToEnd):
-    in_process = True
+    in_process = True  # but the reproduction of each mistake runs as its own process
 
     def test_a_wrong_type_in_any_shot_field_is_an_error(self) -> None:
+        shots = '[{"prompt":"x","generationType":[],"aspectRatio":"16:9"}]'  # the reported traceback
+        done = self.run_cli("submit", "--shots-json", shots, "--json-only", own_process=True)
+        self.assertEqual((done.returncode, self.document(done)["error"]["code"]), (2, "INVALID_SHOTS"))
         good = {"prompt": "x", "generationType": "TEXT_2_VIDEO", "aspectRatio": "16:9"}
         cases = [
             dict(good, **{field: value})
