@@ -251,6 +251,11 @@ class VideoLinkRule(unittest.TestCase):
             ("https://printer.local/v.mp4", False),
             ("http://cdn.example.com/v.mp4", True),
             ("ftp://cdn.example.com/v.mp4", False),
+            ("https://0x7f.1/v.mp4", True),  # this machine, as the OS reads a short hex form
+            ("https://0177.0.0.1/v.mp4", False),
+            ("https://10.1/v.mp4", False),  # 10.0.0.1
+            ("https://100.64.0.1/v.mp4", False),  # shared address space: not public either
+            ("https://[::ffff:127.0.0.1]/v.mp4", False),
         ]
         for url, local in fetched:
             self.assertIsNone(veo.video_link_problem(url, local), (url, local))

@@ -485,7 +485,13 @@ class TheKeyInEveryForm(EndToEnd):
             quote(key, safe="").lower(),
             key.replace("/", "\\/"),
             base64.urlsafe_b64encode(raw).decode(),
+            "".join("%%%02X" % byte for byte in raw),  # every byte percent-encoded
+            key[:20],  # most of it
         ]
+        # The key after other bytes, in base64: another alignment. What encodes only the key must not show.
+        shifted = [base64.b64encode(b"Bearer " + raw).decode(), base64.b64encode(b"user:" + raw).decode()]
+        checked = forms + [encoded[12:-4] for encoded in shifted]
+        forms += shifted
         self.fake.key = key
 
         def echo(payload: Any) -> Any:
@@ -498,7 +504,7 @@ class TheKeyInEveryForm(EndToEnd):
         done = self.run_cli("submit", "--prompt", "x", "--follow", *FAST, env={"NANOPHOTO_API_KEY": key})
         self.assertEqual(done.returncode, 1, done.stderr)
         self.assertIn("refused: ***", done.stderr)
-        for form in forms:
+        for form in checked:
             self.assertEqual(self.leaks(done.stdout + done.stderr, form), [], form)
             with open(self.ndjson(done)[-1]["result"]["jobFile"]) as handle:
                 self.assertEqual(self.leaks(handle.read(), form), [], form)
@@ -519,6 +525,10 @@ class TheKeyInEveryForm(EndToEnd):
             ["--api-key=" + typed, "submit", "--prompt", "x"],
             ["submit", "--prompt", "x", "--api", typed],  # no abbreviation: "unrecognized arguments"
             ["submit", "--prompt", "x", "--apikey", typed],
+            ["submit", "--prompt", "x", "--API-KEY", typed],  # mistyped in other ways
+            ["submit", "--prompt", "x", "-api-key", typed],
+            ["submit", "--prompt", "x", "--token", typed],
+            ["submit", "--prompt", "x", "\u2014api-key", typed],  # an em dash, as some editors type it
         ):
             with self.subTest(args=args[:2]):
                 done = self.run_cli(*args, "--json-only")
@@ -526,6 +536,17 @@ class TheKeyInEveryForm(EndToEnd):
                 self.assertEqual(self.leaks(done.stdout + done.stderr, typed), [])
                 self.assertEqual(self.document(done)["error"]["code"], "INVALID_ARGUMENTS")
         self.assertEqual(self.fake.requests, [])
+
+    def test_the_environments_key_in_an_early_error_is_not_shown(self) -> None:
+        cases = [
+            (["submit", "--prompt", "x"], {"NANOPHOTO_BASE_URL": KEY}),  # the key put where the origin goes
+            (["status", "--job", KEY], {}),  # the key given as a job
+        ]
+        for args, env in cases:
+            with self.subTest(args=args):
+                done = self.run_cli(*args, "--json-only", env=env)  # run_cli fails the test if the key shows
+                self.assertEqual(done.returncode, 2, done.stderr)
+                self.assertIn("***", done.stdout)
 
     def test_a_record_naming_another_origin_gets_no_key(self) -> None:
         with FakeNanoPhoto(key=KEY) as other:
@@ -557,6 +578,13 @@ class PagesAndLinks(EndToEnd):
             ("whitespace only", b" \r\n\t" * 50, "video/mp4"),
             ("XHTML", b"\x00\x00\x00\x18ftypmp42 looks binary", "application/xhtml+xml"),
             ("a JSON array", b'["error", "expired"]', "video/mp4"),
+            ("UTF-16 without a BOM", "<html><body>expired</body></html>".encode("utf-16-be"), "video/mp4"),
+            ("a BOM after a line break", b"\r\n" + "<html>expired</html>".encode("utf-16"), "video/mp4"),
+            ("UTF-32", "<html><body>expired</body></html>".encode("utf-32"), "video/mp4"),
+            ("a NUL first", b"\x00<html><body>expired</body></html>", "video/mp4"),
+            ("JSON null", b"null", "video/mp4"),
+            ("a JSON number", b"403", "application/octet-stream"),
+            ("a JSON string", b'"AccessDenied: the link expired"', "video/mp4"),
         ]
         for what, body, kind in pages:
             with self.subTest(what=what):

@@ -16,7 +16,7 @@ from typing import Any, Dict, List
 
 from fake_nanophoto import video_sha256
 from helpers import CLI, concurrently, stop_process
-from test_e2e import FAST, EndToEnd
+from test_e2e import FAST, KEY, EndToEnd
 
 load_tests = concurrently  # whole-program tests, run side by side (helpers.ConcurrentSuite)
 
@@ -289,6 +289,50 @@ class TheResumeCommandFromOddPlaces(ResumeCommand):
         self.assertEqual(shots_saved, [os.path.join(os.path.realpath(self.tmp), "v", "shot-1.mp4"), None])
         self.assertEqual(media_lines(err), [shots_saved[0]])
 
+    def test_with_a_relative_state_folder_from_another_folder(self) -> None:
+        self.fake.polls_per_shot = 10_000
+        env = {"VEO_3_1_STATE_DIR": "relstate"}  # relative: where the run was started
+        job = self.document(self.run_cli("submit", "--prompt", "fox", "--json-only", env=env, own_process=True))
+        args = (
+            "status",
+            "--job",
+            job["jobId"],
+            "--follow",
+            "--download",
+            "my videos",
+            "--json-only",
+            "--max-wait",
+            "0.3",
+        )
+        done = self.run_cli(*args, env=env, own_process=True)
+        self.assertEqual(done.returncode, 6, done.stderr)
+        line = self.resume_line(done.stderr)
+        self.assertIn("--job %s" % os.path.join(os.path.realpath(self.tmp), "relstate", "jobs", job["jobId"]), line)
+        self.fake.polls_per_shot = 1
+        self.env["VEO_3_1_STATE_DIR"] = "relstate"  # the same environment, in another folder
+        self.check_finished(self.run_printed(line.replace("--max-wait 0.3", "--max-wait 30")))
+
+    def test_after_api_key_on_the_command_line_it_says_to_give_the_key_again(self) -> None:
+        self.fake.polls_per_shot = 10_000
+        no_key = {"NANOPHOTO_API_KEY": ""}
+        flags = ("--download", "my videos", "--json-only", "--max-wait", "0.3", *FAST)
+        done = self.run_cli("submit", "--prompt", "fox", "--follow", "--api-key", KEY, *flags, env=no_key)
+        self.assertEqual(done.returncode, 6, done.stderr)
+        line = self.resume_line(done.stderr)
+        self.assertTrue(line.endswith("  # add --api-key KEY: it is never repeated"), line)
+        self.assertNotIn(KEY, line)
+        self.fake.polls_per_shot = 1
+        self.env["NANOPHOTO_API_KEY"] = ""
+        self.assertEqual(self.run_printed(line).returncode, 3)  # as it said: the key is needed
+        self.env["NANOPHOTO_API_KEY"] = KEY
+        self.check_finished(self.run_printed(line.replace("--max-wait 0.3", "--max-wait 30")))
+
+    def test_a_path_that_is_not_utf_8_is_said_in_strict_json(self) -> None:
+        done = self.run_cli("status", "--job", os.path.join(self.tmp, "bad-\udcff.json"), "--json-only")
+        self.assertEqual(done.returncode, 2, done.stderr)
+        self.assertNotIn("\\udcff", done.stdout)
+        self.assertIn("bad-\ufffd.json", json.loads(done.stdout)["error"]["message"])
+
 
 class ExactFlags(EndToEnd):
     in_process = True  # but the reproduction of each mistake runs as its own process
@@ -422,6 +466,28 @@ class PartFilesAreTheJobsOwn(EndToEnd):
                     handle.write(text)
                 done = self.run_cli("status", "--job", job["jobId"], "--download", "v", "--json-only")
                 self.assertEqual(done.returncode, 0, done.stderr)
+
+    def test_a_record_cannot_aim_a_video_at_another_file(self) -> None:
+        self.fake.polls_per_shot = 1
+        job = self.saved_job()
+        folder = os.path.join(self.tmp, "v")
+        with open(os.path.join(folder, ".bashrc"), "w") as handle:
+            handle.write("the user's own")
+        theirs = ".shot-1.mp4.20261127T000000Z-000abcdef.part"
+        for aimed in (".bashrc", theirs):
+            with self.subTest(aimed=aimed):
+                with open(job["jobFile"]) as handle:
+                    record = json.load(handle)
+                record["tasks"][0].update(file=os.path.join(folder, aimed), sha256=None, size=None)
+                with open(job["jobFile"], "w") as handle:
+                    json.dump(record, handle)
+                done = self.run_cli("status", "--job", job["jobId"], "--download", "v", "--json-only")
+                self.assertEqual(done.returncode, 0, done.stderr)
+                self.assertTrue(os.path.basename(self.document(done)["shots"][0]["file"]).startswith("shot-1"))
+                os.unlink(self.document(done)["shots"][0]["file"])
+        with open(os.path.join(folder, ".bashrc")) as handle:
+            self.assertEqual(handle.read(), "the user's own")
+        self.assertFalse(os.path.exists(os.path.join(folder, theirs)))
 
 
 class OneJobFile(EndToEnd):
