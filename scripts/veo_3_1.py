@@ -46,9 +46,8 @@ __version__ = "1.1.0"
 
 # ---- Constants: the API's facts in one place ----
 
-DEFAULT_BASE_URL = "https://nanophoto.ai"
+DEFAULT_BASE_URL, API_KEYS_PAGE = "https://nanophoto.ai", "https://nanophoto.ai/settings/apikeys"
 GENERATE_PATH, CHECK_STATUS_PATH = "/api/veo-3/generate", "/api/veo-3/check-status"
-API_KEYS_PAGE = "https://nanophoto.ai/settings/apikeys"
 SKILL_NAME, ENV_API_KEY, ENV_BASE_URL = "veo-3-1", "NANOPHOTO_API_KEY", "NANOPHOTO_BASE_URL"
 # Headers the published script sends; the live service is known to accept these.
 DEFAULT_USER_AGENT = (
@@ -74,10 +73,11 @@ DEFAULT_MAX_WAIT, MAX_WAIT_PER_SHOT = 1800.0, 300.0  # shots run one after anoth
 ONE_OFF_RETRY_AFTER_CAP = 120.0
 LONGEST_SECONDS = 7 * 24 * 3600.0  # a bigger socket timeout overflows
 MIN_SECRET_LENGTH = 6  # hiding a shorter "key" would mangle ordinary words, not protect anything
-MAX_API_BODY, MAX_CONFIG_BYTES, MAX_JSON_DEPTH = 8 * 1024 * 1024, 1024 * 1024, 64
+MAX_API_BODY, MAX_CONFIG_BYTES, MAX_RECORD_BYTES, MAX_JSON_DEPTH = 8 * 1024 * 1024, 1024 * 1024, 16 * 1024 * 1024, 64
 DOWNLOAD_CHUNK, DOWNLOAD_TRIES, DOWNLOAD_REDIRECTS = 256 * 1024, 4, 5
 VIDEO_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"styp", b"moof")  # ISO BMFF, at byte 4
 VIDEO_MAGIC = (b"\x1a\x45\xdf\xa3", b"RIFF", b"OggS", b"FLV")  # Matroska and WebM, AVI, Ogg, FLV
+COLORS = {"done": "32", "failed": "31", "running": "33", "queued": "2"}  # a shot's state on a terminal (ANSI)
 
 EXIT_OK, EXIT_GENERATION_FAILED, EXIT_USAGE, EXIT_AUTH, EXIT_CREDITS = 0, 1, 2, 3, 4
 EXIT_RATE_LIMITED, EXIT_TIMEOUT, EXIT_FAILURE, EXIT_NOT_FOUND, EXIT_INTERRUPTED = 5, 6, 7, 8, 130
@@ -92,7 +92,7 @@ SERVICE_ERROR_HINTS["TASK_NOT_FOUND"] = "check the task IDs; tasks of another ac
 RETRY_HINT, RATE_HINT = "check the network, then run the same command again", "wait a minute, then run it again"
 PAY_TWICE_HINT = "check your jobs at https://nanophoto.ai before submitting again, to avoid paying twice"
 
-# ---- Errors ----
+# ---- Errors and records ----
 
 
 @dataclass(eq=False)
@@ -115,9 +115,6 @@ class VeoError(Exception):
 def usage_error(message: str, hint: str = "") -> VeoError:
     """A bad invocation: exit 2, nothing sent."""
     return VeoError("INVALID_ARGUMENTS", message, EXIT_USAGE, hint=hint)
-
-
-# ---- Records ----
 
 
 @dataclass
@@ -228,7 +225,11 @@ def keep_secret(key: str) -> None:
         return
     forms |= set(_SECRETS)  # a key once used stays hidden: runs in one process (tests) never unhide one another's
     _SECRETS[:] = sorted((form for form in forms if len(form) >= MIN_SECRET_LENGTH), key=len, reverse=True)
-    _HIDING[:] = [re.compile("|".join(re.escape(form) for form in _SECRETS), re.IGNORECASE)] if _SECRETS else []
+    groups: Dict[str, List[str]] = {}  # by first letter: each place in a text is tried against one group, not all
+    for form in _SECRETS:
+        groups.setdefault(form[0].lower(), [re.escape(form[0])]).append(re.escape(form[1:]))
+    pattern = "|".join("%s(?:%s)" % (first, "|".join(rests)) for first, *rests in groups.values())
+    _HIDING[:] = [re.compile(pattern, re.IGNORECASE)] if _SECRETS else []
 
 
 def redact(text: str) -> str:
@@ -249,9 +250,7 @@ def redact_json(value: Any) -> Any:
         return "***"
     if isinstance(value, list):
         return [redact_json(item) for item in value]
-    if isinstance(value, dict):
-        return {redact(str(key)): redact_json(item) for key, item in value.items()}
-    return value
+    return {redact(str(key)): redact_json(item) for key, item in value.items()} if isinstance(value, dict) else value
 
 
 def may_carry_a_key(word: str) -> bool:
@@ -261,9 +260,7 @@ def may_carry_a_key(word: str) -> bool:
 
 def clean_line(text: str, limit: int = 300) -> str:
     """Text from outside made safe to show: the key hidden first, then one printable line, then cut to length."""
-    text = redact(text)
-    if not text.isprintable():
-        text = "".join(ch if ch.isprintable() else " " for ch in text)
+    text = "".join(ch if ch.isprintable() else " " for ch in redact(text))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -362,9 +359,8 @@ def close_match(word: str, candidates: Sequence[str]) -> Optional[str]:
 def is_loopback_host(host: str) -> bool:
     """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
     host = host.strip("[]").lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    return (host.startswith("127.") and host.replace(".", "").isdigit()) or host in ("::1", "0:0:0:0:0:0:0:1")
+    numeric = (host.startswith("127.") and host.replace(".", "").isdigit()) or host in ("::1", "0:0:0:0:0:0:0:1")
+    return numeric or host == "localhost" or host.endswith(".localhost")
 
 
 def host_problem(host: str) -> Optional[str]:
@@ -375,8 +371,7 @@ def host_problem(host: str) -> Optional[str]:
         ipaddress.ip_address(host.strip("[]"))
         return None
     except ValueError:
-        allowed = set("abcdefghijklmnopqrstuvwxyz0123456789-")
-        labels = host.lower().rstrip(".").split(".")
+        allowed, labels = set("abcdefghijklmnopqrstuvwxyz0123456789-"), host.lower().rstrip(".").split(".")
         bad = not host or any(not label or len(label) > 63 or set(label) - allowed for label in labels)
         return "is not a valid host name" if bad else None
 
@@ -646,28 +641,24 @@ def apply_status_answer(job: Job, answer: Any, now_iso: str, elapsed: float) -> 
     """Fold a check-status answer into the job; return the tasks whose status changed."""
     if not isinstance(answer, dict):
         return []
-    top_kind, top_url = status_word_kind(answer.get("status")), video_url_of(answer)
-    entries = answer.get("shots")
-    changed: List[Task] = []
+    top_kind, top_url, entries = status_word_kind(answer.get("status")), video_url_of(answer), answer.get("shots")
+    if isinstance(entries, list) or len(job.tasks) > 1:
+        job.combined.url = top_url or job.combined.url
     if not isinstance(entries, list):
         # No per-shot list: the top-level status speaks for every shot; its video is the one shot's, else the combined.
         shared = {"status": answer.get("status"), "videoUrl": top_url if len(job.tasks) == 1 else None}
         shared["error"] = error_text_of(answer)  # read only when the status is a failure
-        if len(job.tasks) > 1:
-            job.combined.url = top_url or job.combined.url
         return [task for task in job.tasks if update_task(task, shared, now_iso, elapsed)]
+    changed: List[Task] = []
     seen: Set[int] = set()
-    by_task = {task.task_id: task for task in job.tasks}
-    for entry in objects_in(entries):
-        task = by_task.get(id_text(first_field(entry, TASK_ID_KEYS)) or "")
-        if task is None:  # matched by taskId first, then by shotId, the first not yet matched
-            shot_id = id_text(first_field(entry, SHOT_ID_KEYS))
-            task = next((t for t in job.tasks if t.shot_id == shot_id and id(t) not in seen), None)
+    by_id = {task.task_id: task for task in job.tasks}
+    for entry in objects_in(entries):  # matched by taskId first, then by shotId, the first not yet matched
+        task_id, shot_id = id_text(first_field(entry, TASK_ID_KEYS)) or "", id_text(first_field(entry, SHOT_ID_KEYS))
+        task = by_id.get(task_id) or next((t for t in job.tasks if t.shot_id == shot_id and id(t) not in seen), None)
         if task is not None and id(task) not in seen:
             seen.add(id(task))
             if update_task(task, entry, now_iso, elapsed):
                 changed.append(task)
-    job.combined.url = top_url or job.combined.url
     if top_kind != "processing":  # the job as a whole ended: a shot it did not mention will not come back
         why = error_text_of(answer) or "the service ended the job without a status for this shot"
         ended = [task for task in job.tasks if id(task) not in seen and not task.finished]
@@ -681,17 +672,15 @@ def names_a_task(job: Job, answer: Any) -> bool:
     if not isinstance(entries, list):
         return isinstance(answer, dict) and isinstance(answer.get("status"), str)
     for entry in objects_in(entries):
-        task_id = id_text(first_field(entry, TASK_ID_KEYS))
-        shot_id = None if task_id else id_text(first_field(entry, SHOT_ID_KEYS))
-        if any(task.task_id == task_id or task.shot_id == shot_id for task in job.tasks):
+        task_id, shot_id = id_text(first_field(entry, TASK_ID_KEYS)), id_text(first_field(entry, SHOT_ID_KEYS))
+        if any(task.task_id == task_id or (not task_id and task.shot_id == shot_id) for task in job.tasks):
             return True
     return False
 
 
 def update_task(task: Task, entry: Mapping[str, Any], now_iso: str, elapsed: float) -> bool:
     """Read a shot's entry of an answer into its task; True when its status changed."""
-    before = (task.status, task.raw_status)
-    word = entry.get("status")
+    before, word = (task.status, task.raw_status), entry.get("status")
     kind = status_word_kind(word)
     if task.finished and kind == "processing":  # finished shots stay finished: this is a stale answer, not news
         return False
@@ -830,8 +819,7 @@ def safe_file_stem(name: str) -> str:
     """A name made safe as a file name on every OS (no separators, dots first, reserved names)."""
     import hashlib
 
-    cleaned = "".join(ch if ch in SAFE_NAME_CHARS else "_" for ch in name).strip(". ")
-    cleaned = re.sub(r"\.\.+", ".", cleaned)
+    cleaned = re.sub(r"\.\.+", ".", "".join(ch if ch in SAFE_NAME_CHARS else "_" for ch in name).strip(". "))
     if not cleaned or set(cleaned) <= {"_", "."}:
         cleaned = "video"
     if cleaned.split(".")[0].upper() in WINDOWS_RESERVED:
@@ -958,11 +946,10 @@ def read_openclaw_key(environ: Mapping[str, str], home: str, warn: Callable[[str
         pattern = r'"(?:[^"\\]|\\.)*"|//[^\n]*|/\*.*?\*/|,(?=(?:\s|//[^\n]*|/\*.*?\*/)*[}\]])'
         text = re.sub(pattern, lambda match: match.group(0) if match.group(0)[0] == '"' else "", text, flags=re.S)
         entry = load_user_json(text, "", "")
-    except FileNotFoundError:
-        return None, path
     except (OSError, ValueError, VeoError) as exc:  # UnicodeDecodeError is a ValueError
-        reason = getattr(exc, "strerror", None) or ("not UTF-8" if isinstance(exc, ValueError) else "not JSON5")
-        warn("the OpenClaw config %s was skipped (%s)" % (path, reason))
+        if not isinstance(exc, FileNotFoundError):  # no file is nothing to warn of
+            reason = getattr(exc, "strerror", None) or ("not UTF-8" if isinstance(exc, ValueError) else "not JSON5")
+            warn("the OpenClaw config %s was skipped (%s)" % (path, reason))
         return None, path
     for part in ("skills", "entries", SKILL_NAME, "env"):
         entry, parent = (entry.get(part) if isinstance(entry, dict) else None), entry
@@ -1004,13 +991,13 @@ def jobs_dir(rt: Runtime) -> str:
         state = os.path.join(rt.environ["LOCALAPPDATA"], SKILL_NAME)
     if rt.environ.get("XDG_STATE_HOME"):
         state = os.path.join(rt.environ["XDG_STATE_HOME"], SKILL_NAME)
-    state = rt.environ.get("VEO_3_1_STATE_DIR") or state
-    return os.path.abspath(
-        os.path.join(os.path.expanduser(state), "jobs")
-    )  # absolute: it is printed, and run elsewhere
+    state = os.path.expanduser(rt.environ.get("VEO_3_1_STATE_DIR") or state)
+    return os.path.abspath(os.path.join(state, "jobs"))  # absolute: it is printed, and run elsewhere
 
 
 # ---- Transport: the one place that touches urllib ----
+
+_OPENERS: Dict[str, Any] = {}  # urlopen_for's openers, by kind, each built on first use
 
 
 @dataclass
@@ -1041,9 +1028,6 @@ class TransportError(Exception):
         if not hint and self.retryable:
             hint = RATE_HINT if self.exit_status == EXIT_RATE_LIMITED else RETRY_HINT
         return VeoError(self.code, message, self.exit_status, hint=hint, http_status=self.http_status)
-
-
-_OPENERS: Dict[str, Any] = {}
 
 
 def urlopen_for(kind: str) -> Callable[[Any, float], Any]:
@@ -1091,9 +1075,8 @@ def network_failure(exc: BaseException, url: str) -> TransportError:
     import urllib.error
 
     reason: Any = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-    where = clean_line(url_without_query(url), 200)
     # urllib wraps failures to connect and send in URLError; later ones (waiting, reading) come bare, maybe delivered.
-    before_send = isinstance(exc, urllib.error.URLError)
+    before_send, where = isinstance(exc, urllib.error.URLError), clean_line(url_without_query(url), 200)
     if isinstance(reason, ssl.SSLCertVerificationError):
         text = "the TLS certificate of %s could not be verified (%s); check the clock, or name CAs in SSL_CERT_FILE"
         return TransportError(text % (where, reason.verify_message), retryable=False, delivered=False)
@@ -1256,10 +1239,6 @@ class Api:
         wait = failure.retry_after if failure.retry_after is not None else backoff
         return None if attempt >= self.opts.max_retries or wait > left else wait
 
-    def generate(self, job: Job, guard: HeldInterrupts, deadline: Optional[float]) -> Any:
-        """POST generate with the job's shots: spends credits. A `deadline` (--follow's) bounds its tries too."""
-        return self.call(GENERATE_PATH, {"shots": job.shots, "resolution": job.resolution}, deadline, guard)
-
     def check_status(self, job: Job, deadline: Optional[float]) -> Any:
         """POST check-status for every task of the job at once (one batched request)."""
         task_ids = [{"shotId": task.shot_id, "taskId": task.task_id} for task in job.tasks]
@@ -1281,8 +1260,7 @@ def stopped_before_resending(failure: TransportError) -> VeoError:
 
 # ---- The job record ----
 
-RECORD_VERSION = 2
-# Record key, attribute, JSON type: one table to write a record and to read it back.
+RECORD_VERSION = 2  # each table below serves both to write a record and to read it back
 TASK_FIELDS: Fields = [("shotId", "shot_id", str), ("taskId", "task_id", str), ("status", "status", str)]
 TASK_FIELDS += [("rawStatus", "raw_status", str), ("error", "error", str), ("finishedAt", "finished_at", str)]
 TASK_FIELDS += [("elapsedSeconds", "elapsed_seconds", float)]
@@ -1334,8 +1312,7 @@ def job_from_record(data: Any, path: str) -> Job:
     for task in tasks:
         task["status"] = task["status"] if task.get("status") in ("completed", "failed") else "processing"
     job["resolution"] = data["resolution"] if data.get("resolution") in RESOLUTIONS else "720p"
-    found = Job(tasks=[Task(**task) for task in tasks], job_file=path, **job)
-    found.combined = Video(**fields(data, VIDEO_FIELDS))
+    found = Job(tasks=[Task(**t) for t in tasks], job_file=path, combined=Video(**fields(data, VIDEO_FIELDS)), **job)
     for video in [*(task.video for task in found.tasks), found.combined]:  # a path this program never saves to
         video.file = video.file if (video.file or "").isprintable() else None
     found.shots = data["shots"] if isinstance(data.get("shots"), list) else []
@@ -1364,15 +1341,10 @@ def save_record(job: Job) -> None:
         raise
 
 
-def read_record(path: str) -> Any:
-    """The JSON of a record file; OSError or ValueError when it cannot be read."""
-    return parse_answer(read_regular_file(path, 16 * 1024 * 1024))
-
-
 def load_record(path: str) -> Job:
     """Read a job record from a path, or a clear error."""
     try:
-        return job_from_record(read_record(path), path)
+        return job_from_record(parse_answer(read_regular_file(path, MAX_RECORD_BYTES)), path)
     except (OSError, ValueError) as exc:
         text = "the job record %s could not be read (%s)" % (path, clean_line(str(exc), 100))
         text = "there is no job record at %s" % path if isinstance(exc, FileNotFoundError) else text
@@ -1389,7 +1361,7 @@ def list_records(rt: Runtime) -> List[Tuple[str, Optional[Dict[str, Any]], str]]
     found = []
     for path in (os.path.join(folder, name) for name in names):
         try:
-            data = read_record(path)
+            data = parse_answer(read_regular_file(path, MAX_RECORD_BYTES))
         except (OSError, ValueError):
             data = None
         usable = isinstance(data, dict) and typed(data, "jobId", str) and typed(data, "submittedAt", str)
@@ -1692,8 +1664,7 @@ def prepare_download_dir(folder: str) -> str:
     folder = os.path.abspath(folder)
     try:
         os.makedirs(folder, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        tempfile.TemporaryFile(dir=folder).close()
     except OSError as exc:
         raise usage_error("videos cannot be saved in %s (%s)" % (folder, exc.strerror or exc), "name another folder")
     return folder
@@ -1795,8 +1766,6 @@ class Downloader:
 
 
 # ---- Progress display (stderr) and output (stdout) ----
-
-COLORS = {"done": "32", "failed": "31", "running": "33", "queued": "2"}
 
 
 class Reporter:
@@ -1950,7 +1919,6 @@ class Session:
         by_id = job.job_file == os.path.join(jobs_dir(self.rt), job.job_id + ".json") and os.path.isabs(state)
         ref = job.job_id if by_id else job.job_file  # a relative state folder names another folder elsewhere
         tasks = json.dumps([{"shotId": t.shot_id, "taskId": t.task_id} for t in job.tasks])
-        # Without a record that knows the tasks (it could not be written), the tasks themselves.
         which = ["--job", ref] if self.saved else ["--resolution", job.resolution, "--task-ids-json", tasks]
         words = [*self.rt.program, "status", *which, "--follow", *self.opts.resume_flags]
         if os.name == "nt":
@@ -2038,7 +2006,6 @@ def cmd_submit(args: argparse.Namespace, session: Session) -> int:
     except OSError as exc:
         text = "the job record could not be written to %s (%s); nothing was sent" % (job.job_file, exc.strerror or exc)
         raise VeoError("RECORD_NOT_WRITTEN", text, hint="make the state folder writable, or set VEO_3_1_STATE_DIR")
-    # Until the job sent is recorded and told, a first Ctrl-C or SIGTERM waits for the answer: the job cannot be lost.
     deadline = session.deadline(count)  # --max-wait bounds the whole run, the submit's tries included
     waiting = "waiting for the service's answer, so that the job is not lost (Ctrl-C again stops at once)"
     with HeldInterrupts(on_hold=lambda: reporter.write(waiting)) as guard:
@@ -2067,7 +2034,7 @@ def send_submit(job: Job, api: Api, guard: HeldInterrupts, session: Session, dea
     shot_ids = [shot["id"] for shot in job.shots]
     try:
         try:
-            answer = api.generate(job, guard, deadline)
+            answer = api.call(GENERATE_PATH, {"shots": job.shots, "resolution": job.resolution}, deadline, guard)
         except KeyboardInterrupt:  # a second Ctrl-C: stop at once, the outcome unknown
             raise outcome_unknown("interrupted while submitting", exit_status=EXIT_INTERRUPTED)
         job.tasks = tasks_from_generate_answer(shot_ids, answer, utc_iso(session.rt.wall()))
@@ -2114,8 +2081,7 @@ def newest_record(rt: Runtime) -> str:
 
 def list_entry(path: str, data: Optional[Dict[str, Any]], when: str) -> Dict[str, Any]:
     """One job of status --list: its id, record, time, shots, last known status, and the files it saved."""
-    if data is None:
-        return {"jobId": None, "jobFile": path, "submittedAt": when, "shots": 0, "status": "unreadable", "files": []}
+    data = data or {"jobId": None, "status": "unreadable"}  # a record that could not be read
     tasks = objects_in(data.get("tasks"))
     files = [item["file"] for item in [*tasks, data] if typed(item, "file", str) and typed(item, "sha256", str)]
     shots = len(tasks) or (len(data["shots"]) if isinstance(data.get("shots"), list) else 0)
@@ -2131,8 +2097,7 @@ def cmd_status(args: argparse.Namespace, session: Session) -> int:
         return EXIT_OK
     if args.task_ids_json is not None:
         tasks = parse_task_ids(load_user_json(args.task_ids_json, "--task-ids-json", "give a JSON array of tasks"))
-        origin = api_origin(args.base_url, rt)
-        now = rt.wall()
+        origin, now = api_origin(args.base_url, rt), rt.wall()
         job = find_record_for_tasks(tasks, origin, rt) or Job(new_job_id(now), origin, "720p", utc_iso(now), tasks)
     else:
         is_path = args.job and (os.sep in args.job or "/" in args.job or args.job.endswith(".json"))
@@ -2143,8 +2108,7 @@ def cmd_status(args: argparse.Namespace, session: Session) -> int:
             text = "job %s was submitted at %s, but %s; it may exist at the service, and credits may be spent"
             hint = PAY_TWICE_HINT + "; a job found there can be followed with status --task-ids-json"
             raise VeoError("SUBMIT_OUTCOME_UNKNOWN", text % (job.job_id, job.submitted_at, why), hint=hint)
-    job.base_url = api_origin(args.base_url, rt, job.base_url)
-    job.resolution = args.resolution or job.resolution
+    job.base_url, job.resolution = api_origin(args.base_url, rt, job.base_url), args.resolution or job.resolution
     api = Api(job.base_url, find_api_key(args.api_key, rt, reporter.warn), opts, rt, reporter.http, reporter.warn)
     return run_job(job, api, session, session.deadline(len(job.tasks)), check_now=True)
 
@@ -2243,8 +2207,7 @@ def note_answer(job: Job, answer: Any, session: Session, downloader: Optional[Do
     job.last_response, job.status = answer, job_status(job.tasks)
     job.finished_at = job.finished_at or (utc_iso(now) if job.status != "processing" else None)
     if changed or not job.job_file:
-        # status --task-ids-json: the service knows these tasks, so now they are a job worth a record.
-        job.job_file = job.job_file or os.path.join(jobs_dir(session.rt), job.job_id + ".json")
+        job.job_file = job.job_file or os.path.join(jobs_dir(session.rt), job.job_id + ".json")  # known to be a job now
         session.save(job)
     moved = [task for task in changed if before[id(task)] != task.status]  # an outcome, not a change of wording
     if moved:
@@ -2258,8 +2221,7 @@ def note_answer(job: Job, answer: Any, session: Session, downloader: Optional[Do
 
 def note_downloads(downloader: Downloader, session: Session, until: Optional[float] = None) -> bool:
     """Record and tell finished downloads (saved line and MEDIA:, or the error); True when none is left under way."""
-    job, reporter = downloader.job, session.reporter
-    results = []
+    job, reporter, results = downloader.job, session.reporter, []
     for name, video, saved in downloader.collect(until):  # each told as it comes: a Ctrl-C loses none told
         results.append(saved)
         label = "the combined video" if video is job.combined else name
@@ -2389,8 +2351,7 @@ def build_parser(prog: str = SKILL_NAME) -> Parser:
 
     def command(name: str, summary: str, examples: str) -> Tuple[Callable[..., Any], Any]:
         """A subcommand with the common options: its add_argument, and its group of exactly one source."""
-        epilog = examples + "\n" + exits
-        sub = commands.add_parser(name, help=summary, description=summary + ".", epilog=epilog)
+        sub = commands.add_parser(name, help=summary, description=summary + ".", epilog=examples + "\n" + exits)
         common(sub)  # first: argparse draws the usage line right only when groups come in the order of their options
         return sub.add_argument, sub.add_mutually_exclusive_group(required=True)
 

@@ -7,6 +7,7 @@ run with a new seed unless one is given (CI runs the suite once per CPython, so 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -14,8 +15,9 @@ import random
 import sys
 import tempfile
 from typing import Any, Callable, List
+from urllib.parse import quote
 
-from helpers import SHOT, Machine, MachineTest, concurrently, generated
+from helpers import SHOT, Machine, MachineTest, concurrently, generated, veo
 
 # In-process and CPU-bound: they run beside the whole-program tests, which mostly wait on subprocesses.
 load_tests = concurrently
@@ -203,3 +205,20 @@ class RandomInput(MachineTest):
             machine = self.shared.again(answer)
             status = machine.run("status", "--task-ids-json", tasks, "--json-only", "--max-retries", "0")
             self.check(machine, status, answer, input_was_bad=False)
+
+    def test_every_form_of_several_keys_is_hidden_in_any_letter_case(self) -> None:
+        rng = random.Random(SEED + 5)
+        alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghjkmnpqrstuvwxyz23456789-_+/="
+        keys = ["NP" + "".join(rng.choice(alphabet) for _ in range(rng.randrange(6, 40))) for _ in range(3)]
+        for key in keys:
+            veo.keep_secret(key)
+        for _ in range(300):
+            key = rng.choice(keys)
+            start = rng.randrange(len(key) - 7)
+            forms = [key, quote(key, safe=""), key.encode().hex(), base64.b64encode(key.encode()).decode(), key[start:]]
+            form = "".join(ch.upper() if rng.random() < 0.5 else ch.lower() for ch in rng.choice(forms))
+            noise = ["".join(rng.choice(alphabet + ' {}":%\\') for _ in range(rng.randrange(20))) for _ in "ab"]
+            shown = veo.redact(noise[0] + form + noise[1]).lower()
+            leaked = [key[i : i + 8] for i in range(len(key) - 7) if key[i : i + 8].lower() in shown]
+            self.assertEqual(leaked, [], "VEO_TEST_SEED=%d: %r shown as %r" % (SEED, form, shown))
+            self.assertNotIn(form.lower(), shown, "VEO_TEST_SEED=%d" % SEED)
