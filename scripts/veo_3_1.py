@@ -26,6 +26,7 @@ Exit status:
 
 from __future__ import annotations
 
+import _thread  # built in: a lock without loading threading at every start
 import argparse
 import json
 import os
@@ -206,6 +207,7 @@ class Options:
 
 _SECRETS: List[str] = []  # every form of every key this process has used, longest first
 _HIDING: List[Any] = []  # the one pattern that finds them all, in any letter case
+_HIDING_LOCK = _thread.allocate_lock()  # runs in threads of one process (tests) add keys at once: none may be lost
 
 
 def keep_secret(key: str) -> None:
@@ -221,15 +223,16 @@ def keep_secret(key: str) -> None:
         encoded = encoded[: len(encoded) - (4 if (shift + len(raw)) % 3 else 0)]
         forms |= {encoded, encoded.replace("+", "-").replace("/", "_")}
     forms = forms | {form.rstrip("=") for form in forms} if len(key) >= MIN_SECRET_LENGTH else set()
-    if forms <= set(_SECRETS):
-        return
-    forms |= set(_SECRETS)  # a key once used stays hidden: runs in one process (tests) never unhide one another's
-    _SECRETS[:] = sorted((form for form in forms if len(form) >= MIN_SECRET_LENGTH), key=len, reverse=True)
-    groups: Dict[str, List[str]] = {}  # by first letter: each place in a text is tried against one group, not all
-    for form in _SECRETS:
-        groups.setdefault(form[0].lower(), [re.escape(form[0])]).append(re.escape(form[1:]))
-    pattern = "|".join("%s(?:%s)" % (first, "|".join(rests)) for first, *rests in groups.values())
-    _HIDING[:] = [re.compile(pattern, re.IGNORECASE)] if _SECRETS else []
+    with _HIDING_LOCK:
+        if forms <= set(_SECRETS):
+            return
+        forms |= set(_SECRETS)  # a key once used stays hidden: runs in one process (tests) never unhide one another's
+        _SECRETS[:] = sorted((form for form in forms if len(form) >= MIN_SECRET_LENGTH), key=len, reverse=True)
+        groups: Dict[str, List[str]] = {}  # by first letter: each place in a text is tried against one group, not all
+        for form in _SECRETS:
+            groups.setdefault(form[0].lower(), [re.escape(form[0])]).append(re.escape(form[1:]))
+        pattern = "|".join("%s(?:%s)" % (first, "|".join(rests)) for first, *rests in groups.values())
+        _HIDING[:] = [re.compile(pattern, re.IGNORECASE)] if _SECRETS else []
 
 
 def redact(text: str) -> str:

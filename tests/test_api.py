@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
+import sys
+import threading
 import urllib.error
 from http.client import RemoteDisconnected
 
@@ -136,6 +139,26 @@ class Redaction(MachineTest):
         machine = self.machine(generated("t1"), environ={"NANOPHOTO_API_KEY": "x"})
         machine.run("submit", "--prompt", "x", "--json-only")
         self.assertEqual(machine.document()["shots"][0]["taskId"], "t1")  # not "t1" mangled by a 1-letter key
+
+    def test_keys_added_from_many_threads_at_once_are_all_hidden(self) -> None:
+        keys = ["qzw%sxv" % "".join(random.sample("JKLMNPQRSTUVWXYZ", 5)) for _ in range(12)]  # runs in threads
+        start = threading.Barrier(len(keys))
+
+        def add(key: str) -> None:
+            start.wait()
+            veo.keep_secret(key)
+
+        threads = [threading.Thread(target=add, args=(key,)) for key in keys]
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # threads take turns every few instructions: a race shows, if there is one
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        finally:
+            sys.setswitchinterval(interval)
+        self.assertEqual([veo.redact("<%s>" % key) for key in keys], ["<***>"] * len(keys))
 
     def test_a_deeply_nested_answer_is_not_a_crash(self) -> None:
         for depth in (5000, 985):  # too deep to read; deep enough to read but not to print again
