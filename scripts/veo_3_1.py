@@ -77,7 +77,8 @@ MIN_SECRET_LENGTH = 6  # hiding a shorter "key" would mangle ordinary words, not
 MAX_API_BODY, MAX_CONFIG_BYTES, MAX_RECORD_BYTES, MAX_JSON_DEPTH = 8 * 1024 * 1024, 1024 * 1024, 16 * 1024 * 1024, 64
 DOWNLOAD_CHUNK, DOWNLOAD_TRIES, DOWNLOAD_REDIRECTS = 256 * 1024, 4, 5
 VIDEO_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"styp", b"moof")  # ISO BMFF, at byte 4
-VIDEO_MAGIC = (b"\x1a\x45\xdf\xa3", b"RIFF", b"OggS", b"FLV")  # Matroska and WebM, AVI, Ogg, FLV
+VIDEO_MAGIC = re.compile(b"\x1a\x45\xdf\xa3|RIFF....AVI |OggS\x00|FLV\x01", re.S)  # Matroska and WebM, AVI, Ogg, FLV
+JOB_ID_FORM = "[0-9]{8}T[0-9]{6}Z-[0-9]{3}[0-9a-f]{6}"  # new_job_id's: a record naming another is not one of ours
 COLORS = {"done": "32", "failed": "31", "running": "33", "queued": "2"}  # a shot's state on a terminal (ANSI)
 
 EXIT_OK, EXIT_GENERATION_FAILED, EXIT_USAGE, EXIT_AUTH, EXIT_CREDITS = 0, 1, 2, 3, 4
@@ -216,7 +217,7 @@ def keep_secret(key: str) -> None:
     from urllib.parse import quote
 
     raw = key.encode("utf-8", "surrogatepass")
-    forms = {key, json.dumps(key)[1:-1], key.replace("/", "\\/"), quote(key, safe=""), quote(key), repr(key)[1:-1]}
+    forms = {key, json.dumps(key)[1:-1], key.replace("/", "\\/"), quote(raw, safe=""), quote(raw), repr(key)[1:-1]}
     forms |= {raw.hex(), "".join("%%%02x" % byte for byte in raw)} | {key[i : i + 8] for i in range(len(key) - 7)}
     for shift in range(3):  # base64 of the key after 0, 1 or 2 other bytes ("Bearer KEY", "user:KEY"): whole groups
         encoded = base64.b64encode(bytes(shift) + raw).decode()[4 if shift else 0 :]
@@ -253,17 +254,24 @@ def redact_json(value: Any) -> Any:
         return "***"
     if isinstance(value, list):
         return [redact_json(item) for item in value]
-    return {redact(str(key)): redact_json(item) for key, item in value.items()} if isinstance(value, dict) else value
+    return (
+        {redact_json(str(key)): redact_json(item) for key, item in value.items()} if isinstance(value, dict) else value
+    )
 
 
-def may_carry_a_key(word: str) -> bool:
-    """Whether a command-line word is a flag a key may follow: --api-key, or one mistyped (--API-KEY, --token, —key)."""
-    return word[:1] in "-\u2013\u2014" and any(name in word.lower() for name in ("key", "token", "api"))
+def key_flag_end(word: str) -> int:
+    """Where the name ends in a word that may be a key's flag (--api-key, --API-KEY, --token, \u2014key), else 0."""
+    names = ("api", "key", "token", "secret", "auth", "bearer", "pass", "credential")
+    found = [word.lower().find(name) + len(name) for name in names if name in word.lower()]
+    return min(found) if word[:1] in "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d" and found else 0
 
 
 def clean_line(text: str, limit: int = 300) -> str:
     """Text from outside made safe to show: the key hidden first, then one printable line, then cut to length."""
-    text = "".join(ch if ch.isprintable() else " " for ch in redact(text))
+    text = redact(
+        re.sub("[\x00\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]", "", text)
+    )  # a key cut by them too
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -399,12 +407,12 @@ def public_host_problem(host: str) -> Optional[str]:
         address = ipaddress.ip_address(host)
     except ValueError:
         return None
-    address = getattr(address, "ipv4_mapped", None) or address
+    address = getattr(address, "ipv4_mapped", None) or getattr(address, "sixtofour", None) or address
     if address.is_loopback or address.is_unspecified:
         return "points at this machine (%s)" % host
     if address.is_link_local:
         return "is a link-local address (%s)" % host
-    if address.is_global and not address.is_multicast:
+    if address.is_global and not (address.is_multicast or address.is_reserved or getattr(address, "is_site_local", 0)):
         return None
     return ("is a private address (%s)" if address.is_private else "is not a public address (%s)") % host
 
@@ -1113,7 +1121,8 @@ def read_answer(reply: HttpReply, now: float) -> Any:
         where = clean_line(url_without_query(reply.headers.get("location", "(no Location header)")), 200)
         text = "the API answered HTTP %d, a redirect to %s; API calls follow no redirect, so nothing was sent there"
         text += " (check --base-url)"
-        raise TransportError(text % (status, where), "BAD_RESPONSE", status, retryable=False, delivered=False)
+        delivered = None if status == 303 else False  # "See Other": it was acted on, and the answer is elsewhere
+        raise TransportError(text % (status, where), "BAD_RESPONSE", status, retryable=False, delivered=delivered)
     try:
         payload = parse_answer(reply.body)
     except ValueError:
@@ -1308,6 +1317,8 @@ def job_from_record(data: Any, path: str) -> Job:
     job = fields(data, [("jobId", "job_id", str), ("baseUrl", "base_url", str), ("submittedAt", "submitted_at", str)])
     if len(job) < 3 or not isinstance(data.get("tasks"), list) or len(tasks) != len(data["tasks"]):
         raise usage_error("the job record %s is not usable: it lacks its jobId, baseUrl, submittedAt or tasks" % path)
+    if not re.fullmatch(JOB_ID_FORM, job["job_id"]):  # it names files: a NUL, or "mp4" (holiday.mp4.part is not ours)
+        raise usage_error("the job record %s is not usable: its jobId is not one this program makes" % path)
     if not all(id_text(task.get("shot_id")) and id_text(task.get("task_id")) for task in tasks):
         raise usage_error("the job record %s is not usable: a task lacks its shotId or taskId" % path)
     if not tasks and data.get("status") not in ("submitting", "unknown"):
@@ -1410,11 +1421,17 @@ def file_sha256(path: str) -> str:
         return PartialFile(handle).digest.hexdigest()
 
 
-def saved_here(video: Video, folder: str) -> bool:
+def named_as_ours(path: str, folder: str, stem: str, extension: str) -> bool:
+    """True when a recorded path is a name this program gives: <stem>[-N]<ext> in `folder`, not .bashrc nor a part."""
+    ours = re.escape(stem) + r"(-[0-9]+)?" + re.escape(extension)
+    return os.path.dirname(path) == folder and bool(re.fullmatch(ours, os.path.basename(path)))
+
+
+def saved_here(video: Video, folder: str, stem: str, extension: str) -> bool:
     """True when this job's record says it saved this video in `folder`, and the file is still what it saved."""
     path = video.file or ""
     try:
-        same = video.sha256 and os.path.dirname(path) == folder and os.path.getsize(path) == video.size
+        same = video.sha256 and named_as_ours(path, folder, stem, extension) and os.path.getsize(path) == video.size
         return bool(same and os.path.isfile(path) and file_sha256(path) == video.sha256)
     except OSError:
         return False
@@ -1453,8 +1470,7 @@ def claim_file(
 ) -> Tuple[str, Optional[IO[bytes]]]:
     """A name for a video that nothing else uses, claimed by this job's part file beside it; and the part, locked."""
     own = part_name(claimed or "", job_id)
-    ours = re.escape(stem) + r"(-[0-9]+)?" + re.escape(extension)  # a record names no other file: not .bashrc
-    if claimed and os.path.dirname(claimed) == folder and re.fullmatch(ours, os.path.basename(claimed)):
+    if claimed and named_as_ours(claimed, folder, stem, extension):  # a record names no other file: not .bashrc
         if not os.path.lexists(claimed) and os.path.basename(claimed) not in claimed_by_others(folder, own):
             handle = open_part(own, reuse=True)
             if handle is not None:
@@ -1648,7 +1664,8 @@ class Fetcher:
             return "retry", "the download stopped at %d of %d bytes" % (part.have, part.expected)
         part.handle.seek(0)
         head = part.handle.read(4096)
-        if head[4:8] in VIDEO_BOXES or head.startswith(VIDEO_MAGIC):  # an MP4 or MOV box, WebM, AVI, Ogg, FLV
+        box = int.from_bytes(head[:4], "big")  # an MP4 or MOV box's size: "The free trial ended" is no box
+        if (head[4:8] in VIDEO_BOXES and (box in (0, 1) or 8 <= box <= part.have)) or VIDEO_MAGIC.match(head):
             return "done", ""
         # Else text is a page or an error, not a video: in any of UTF-8, -16 or -32 (NULs dropped), after a BOM.
         text = re.sub(b"\x00|\xef\xbb\xbf|\xff\xfe|\xfe\xff", b"", head).decode("utf-8", "replace").strip()
@@ -1704,10 +1721,10 @@ class Downloader:
             self.started.add(id(video))
             self.pending += 1
             problem = video_link_problem(video.url, self.fetcher.local)
-            if problem or saved_here(video, self.folder):
+            stem, extension = safe_file_stem(redact(name)), video_extension(video.url)  # a name never holds the key
+            if problem or saved_here(video, self.folder, stem, extension):
                 self.done.put((name, video, problem or SavedVideo(video.file or "", video.size or 0, "", skipped=True)))
                 continue
-            stem, extension = safe_file_stem(redact(name)), video_extension(video.url)  # a name never holds the key
             video.size, video.sha256, video.error = None, None, None
 
             def record(path: str, video: Video = video) -> None:
@@ -1918,7 +1935,7 @@ class Session:
 
     def resume_command(self, job: Job) -> str:
         """The command that finishes this job from where it stands, with this run's own flags, quoted for the shell."""
-        state = self.rt.environ.get("VEO_3_1_STATE_DIR") or self.rt.environ.get("XDG_STATE_HOME") or "/"
+        state = self.rt.environ.get("VEO_3_1_STATE_DIR") or self.rt.environ.get("XDG_STATE_HOME") or self.rt.home
         by_id = job.job_file == os.path.join(jobs_dir(self.rt), job.job_id + ".json") and os.path.isabs(state)
         ref = job.job_id if by_id else job.job_file  # a relative state folder names another folder elsewhere
         tasks = json.dumps([{"shotId": t.shot_id, "taskId": t.task_id} for t in job.tasks])
@@ -2414,8 +2431,8 @@ def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
     """Parse, run a command, render any error; return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     for before, word in zip(["", *argv], argv):  # a key typed anywhere stays hidden, even after a misspelt flag
-        if may_carry_a_key(word) or (may_carry_a_key(before) and word[:1] != "-" and word not in ("submit", "status")):
-            keep_secret(word.partition("=")[2] if may_carry_a_key(word) else word)
+        if key_flag_end(word) or (key_flag_end(before) and word[:1] != "-" and word not in ("submit", "status")):
+            keep_secret(word[key_flag_end(word) :])  # --api-key=KEY and "--api-key KEY" too: all after the name
     args, problem = None, None
     try:
         args = build_parser(" ".join(rt.program)).parse_args(argv)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import socket
 import sys
 import threading
@@ -139,6 +140,32 @@ class Redaction(MachineTest):
         machine = self.machine(generated("t1"), environ={"NANOPHOTO_API_KEY": "x"})
         machine.run("submit", "--prompt", "x", "--json-only")
         self.assertEqual(machine.document()["shots"][0]["taskId"], "t1")  # not "t1" mangled by a 1-letter key
+
+    def test_a_key_in_utf_16_or_cut_by_invisible_characters_is_hidden(self) -> None:
+        key = "sk_live_ABCDEFGHijklmnop1234"
+        cut = "\u00ad".join(key[i : i + 7] for i in range(0, len(key), 7))  # a soft hyphen every 7 characters
+        for body in (
+            ("your key: " + key).encode("utf-16-le"),
+            ("your key: " + cut).encode(),
+            "\x00".join(key).encode(),
+        ):
+            with self.subTest(body=body[:12]):
+                machine = self.machine((500, body, {"Content-Type": "text/plain"}), environ={"NANOPHOTO_API_KEY": key})
+                self.assertEqual(
+                    machine.run("status", "--task-ids-json", TASKS, "--json-only", "--max-retries", "0"), 7
+                )
+                shown = re.sub("[\\s\u00ad\x00]", "", machine.out() + machine.err()).lower()
+                self.assertNotIn(key.lower()[:8], shown)
+                self.assertIn("***", machine.document()["error"]["message"])
+
+    def test_a_key_that_is_not_utf_8_is_no_traceback(self) -> None:
+        key = "sk-abcdefgh\udcffijklmnop"  # a byte that is not UTF-8, as Python reads it from argv or the environment
+        for args, environ in ((["--api-key", key], {}), (["--max-credits", "1"], {"NANOPHOTO_API_KEY": key})):
+            with self.subTest(args=args):
+                machine = self.machine(environ=environ)
+                self.assertIn(machine.run("submit", "--prompt", "x", "--json-only", *args), (2, 3))
+                self.assertNotIn("abcdefgh", machine.out() + machine.err())
+                self.assertEqual(machine.opener.requests, [])
 
     def test_keys_added_from_many_threads_at_once_are_all_hidden(self) -> None:
         keys = ["qzw%sxv" % "".join(random.sample("JKLMNPQRSTUVWXYZ", 5)) for _ in range(12)]  # runs in threads

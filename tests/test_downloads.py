@@ -147,8 +147,8 @@ class SaveVideo(unittest.TestCase):
         with open(mine, "rb") as handle:
             self.assertEqual(handle.read(), b"the user's own video")
         video = veo.Video(file=saved.path, size=saved.size, sha256=saved.sha256)
-        self.assertTrue(veo.saved_here(video, self.dir))  # what the record says this job saved
-        self.assertFalse(veo.saved_here(veo.Video(file=mine, size=20, sha256=saved.sha256), self.dir))
+        self.assertTrue(veo.saved_here(video, self.dir, "shot", ".mp4"))  # what the record says this job saved
+        self.assertFalse(veo.saved_here(veo.Video(file=mine, size=20, sha256=saved.sha256), self.dir, "shot", ".mp4"))
 
     def test_a_name_claimed_meanwhile_is_not_replaced_either(self) -> None:
         def opener(request, timeout):  # type: ignore[no-untyped-def]
@@ -256,6 +256,9 @@ class VideoLinkRule(unittest.TestCase):
             ("https://10.1/v.mp4", False),  # 10.0.0.1
             ("https://100.64.0.1/v.mp4", False),  # shared address space: not public either
             ("https://[::ffff:127.0.0.1]/v.mp4", False),
+            ("https://[::127.0.0.1]/v.mp4", False),  # the old IPv4-compatible form
+            ("https://[2002:7f00:1::]/v.mp4", False),  # 6to4 of 127.0.0.1
+            ("https://[fec0::1]/v.mp4", False),  # site-local
         ]
         for url, local in fetched:
             self.assertIsNone(veo.video_link_problem(url, local), (url, local))

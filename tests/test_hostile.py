@@ -519,17 +519,31 @@ class TheKeyInEveryForm(EndToEnd):
         self.assertEqual(self.document(done)["response"]["account"], "***")
 
     def test_a_key_typed_into_a_bad_command_line_is_not_shown(self) -> None:
-        typed = "sk-typed-by-hand-98765"
         for args in (
-            ["--api-key", typed, "submit", "--prompt", "x"],  # before the command: argparse's "invalid choice"
-            ["--api-key=" + typed, "submit", "--prompt", "x"],
-            ["submit", "--prompt", "x", "--api", typed],  # no abbreviation: "unrecognized arguments"
-            ["submit", "--prompt", "x", "--apikey", typed],
-            ["submit", "--prompt", "x", "--API-KEY", typed],  # mistyped in other ways
-            ["submit", "--prompt", "x", "-api-key", typed],
-            ["submit", "--prompt", "x", "--token", typed],
-            ["submit", "--prompt", "x", "\u2014api-key", typed],  # an em dash, as some editors type it
+            ["--api-key", "TYPED", "submit", "--prompt", "x"],  # before the command: argparse's "invalid choice"
+            ["--api-key=TYPED", "submit", "--prompt", "x"],
+            ["submit", "--prompt", "x", "--api", "TYPED"],  # no abbreviation: "unrecognized arguments"
+            ["submit", "--prompt", "x", "--apikey", "TYPED"],
+            ["submit", "--prompt", "x", "--API-KEY", "TYPED"],  # mistyped in other ways
+            ["submit", "--prompt", "x", "-api-key", "TYPED"],
+            ["submit", "--prompt", "x", "--token", "TYPED"],
+            ["submit", "--prompt", "x", "\u2014api-key", "TYPED"],  # an em dash, as some editors type it
+            ["submit", "--prompt", "x", "--api-key TYPED"],  # one word, as from a quoted "$FLAGS"
+            ["submit", "--prompt", "x", "--api-key:TYPED"],
+            ["submit", "--prompt", "x", "--api-keyTYPED"],
+            ["submit", "--prompt", "x", "\u2010\u2010api-key", "TYPED"],  # other dashes: hyphen, minus, full width
+            ["submit", "--prompt", "x", "\u2212\u2212api-key", "TYPED"],
+            ["submit", "--prompt", "x", "\uff0d\uff0dapi-key", "TYPED"],
+            ["submit", "--prompt", "x", "--secret", "TYPED"],  # other names a key goes by
+            ["submit", "--prompt", "x", "--auth", "TYPED"],
+            ["submit", "--prompt", "x", "--bearer", "TYPED"],
+            ["submit", "--prompt", "x", "--password", "TYPED"],
+            ["submit", "--prompt", "x", "--credential", "TYPED"],
         ):
+            typed = "sk-typed-" + "".join(
+                "ghijklmnopqrstuvwxyz"[b % 20] for b in hashlib.sha256(repr(args).encode()).digest()[:16]
+            )
+            args = [word.replace("TYPED", typed) for word in args]  # a key of its own: one once used stays hidden
             with self.subTest(args=args[:2]):
                 done = self.run_cli(*args, "--json-only")
                 self.assertEqual(done.returncode, 2, done.stderr)
@@ -585,6 +599,9 @@ class PagesAndLinks(EndToEnd):
             ("JSON null", b"null", "video/mp4"),
             ("a JSON number", b"403", "application/octet-stream"),
             ("a JSON string", b'"AccessDenied: the link expired"', "video/mp4"),
+            ("text with a box name at byte 4", b"The free trial of this CDN has ended.", "application/octet-stream"),
+            ("text that starts as FLV does", b"FLV streaming is not enabled on this host", "video/x-flv"),
+            ("text that starts as RIFF does", b"RIFF files are not served here", "video/avi"),
         ]
         for what, body, kind in pages:
             with self.subTest(what=what):
@@ -665,12 +682,14 @@ class OddAnswersAndFiles(EndToEnd):
 
     def test_a_lone_surrogate_in_an_answer_becomes_a_replacement_character(self) -> None:
         self.fake.add_fault(
-            "generate", "mutate", mutate=lambda payload: json.dumps(payload)[:-1].encode() + b', "note": "a\\ud800b"}'
+            "generate",
+            "mutate",
+            mutate=lambda payload: json.dumps(payload)[:-1].encode() + b', "a\\udc00": "a\\ud800b"}',
         )
         done = self.run_cli("submit", "--prompt", "x", "--json-only")
         self.assertEqual(done.returncode, 0, done.stderr)
-        self.assertNotIn("\\ud800", done.stdout)
-        self.assertEqual(self.document(done)["response"]["note"], "a\ufffdb")
+        self.assertNotIn("\\ud", done.stdout)
+        self.assertEqual(self.document(done)["response"]["a\ufffd"], "a\ufffdb")  # in a member's name too
 
     def test_a_huge_number_in_a_record_is_no_crash(self) -> None:
         job = self.document(self.run_cli("submit", "--prompt", "x", "--json-only"))

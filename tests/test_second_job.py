@@ -312,6 +312,22 @@ class TheResumeCommandFromOddPlaces(ResumeCommand):
         self.env["VEO_3_1_STATE_DIR"] = "relstate"  # the same environment, in another folder
         self.check_finished(self.run_printed(line.replace("--max-wait 0.3", "--max-wait 30")))
 
+    def test_with_a_relative_home_from_another_folder(self) -> None:
+        self.fake.polls_per_shot = 10_000
+        env = {
+            "VEO_3_1_STATE_DIR": "",
+            "XDG_STATE_HOME": "",
+            "HOME": "relhome",
+        }  # the state folder under a relative HOME
+        flags = ("--download", "my videos", "--json-only", "--max-wait", "0.3")
+        done = self.run_cli("submit", "--prompt", "fox", "--follow", *flags, env=env, own_process=True)
+        self.assertEqual(done.returncode, 6, done.stderr)
+        line = self.resume_line(done.stderr)
+        self.assertIn("--job %s" % os.path.join(os.path.realpath(self.tmp), "relhome", ""), line)
+        self.fake.polls_per_shot = 1
+        self.env.update(env)  # the same environment, in another folder
+        self.check_finished(self.run_printed(line.replace("--max-wait 0.3", "--max-wait 30")))
+
     def test_after_api_key_on_the_command_line_it_says_to_give_the_key_again(self) -> None:
         self.fake.polls_per_shot = 10_000
         no_key = {"NANOPHOTO_API_KEY": ""}
@@ -466,6 +482,40 @@ class PartFilesAreTheJobsOwn(EndToEnd):
                     handle.write(text)
                 done = self.run_cli("status", "--job", job["jobId"], "--download", "v", "--json-only")
                 self.assertEqual(done.returncode, 0, done.stderr)
+
+    def test_a_record_whose_job_id_this_program_never_makes_is_refused(self) -> None:
+        self.fake.polls_per_shot = 1
+        job = self.saved_job()
+        holiday = os.path.join(self.tmp, "v", "holiday.mp4.part")  # a browser's download, not this program's
+        open(holiday, "wb").close()
+        for job_id in ("mp4", "a\u0000b", "../x"):
+            with self.subTest(job_id=job_id):
+                with open(job["jobFile"]) as handle:
+                    record = dict(json.load(handle), jobId=job_id)
+                path = os.path.join(self.tmp, "crafted.json")
+                with open(path, "w") as handle:
+                    json.dump(record, handle)
+                done = self.run_cli("status", "--job", path, "--follow", "--download", "v", "--json-only", *FAST)
+                self.assertEqual(done.returncode, 2, done.stderr)
+                self.assertIn("jobId is not one this program makes", self.document(done)["error"]["message"])
+        self.assertTrue(os.path.exists(holiday))
+
+    def test_a_record_cannot_call_a_users_file_saved(self) -> None:
+        self.fake.polls_per_shot = 1
+        job = self.saved_job()
+        notes = os.path.join(self.tmp, "v", "notes.txt")
+        with open(notes, "wb") as handle:
+            handle.write(b"the user's notes")
+        with open(job["jobFile"]) as handle:
+            record = json.load(handle)
+        record["tasks"][0].update(file=notes, size=16, sha256=sha256_of(notes))  # as if this job had saved it
+        with open(job["jobFile"], "w") as handle:
+            json.dump(record, handle)
+        done = self.run_cli("status", "--job", job["jobId"], "--download", "v", "--json-only")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        saved = self.document(done)["shots"][0]["file"]
+        self.assertEqual(os.path.basename(saved), "shot-1.mp4")
+        self.assertEqual(media_lines(done.stderr), [saved])
 
     def test_a_record_cannot_aim_a_video_at_another_file(self) -> None:
         self.fake.polls_per_shot = 1
