@@ -51,9 +51,8 @@ DEFAULT_BASE_URL, API_KEYS_PAGE = "https://nanophoto.ai", "https://nanophoto.ai/
 GENERATE_PATH, CHECK_STATUS_PATH = "/api/veo-3/generate", "/api/veo-3/check-status"
 SKILL_NAME, ENV_API_KEY, ENV_BASE_URL = "veo-3-1", "NANOPHOTO_API_KEY", "NANOPHOTO_BASE_URL"
 # Headers the published script sends; the live service is known to accept these.
-DEFAULT_USER_AGENT = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
-)
+DEFAULT_USER_AGENT = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+DEFAULT_USER_AGENT += "Chrome/124.0.0.0 Safari/537.36"
 SITE_ORIGIN = "https://nanophoto.ai"
 
 GENERATION_TYPES = {"TEXT_2_VIDEO": (0, 0), "FIRST_AND_LAST_FRAMES_2_VIDEO": (1, 2), "REFERENCE_2_VIDEO": (1, 3)}
@@ -252,11 +251,9 @@ def redact_json(value: Any) -> Any:
         return redact(whole_text(value))
     if isinstance(value, (int, float)) and redact(str(value)) != str(value):  # an all-digit key, echoed as a number
         return "***"
-    if isinstance(value, list):
-        return [redact_json(item) for item in value]
-    return (
-        {redact_json(str(key)): redact_json(item) for key, item in value.items()} if isinstance(value, dict) else value
-    )
+    if isinstance(value, dict):
+        return {redact_json(str(key)): redact_json(item) for key, item in value.items()}
+    return [redact_json(item) for item in value] if isinstance(value, list) else value
 
 
 def key_flag_end(word: str) -> int:
@@ -268,9 +265,7 @@ def key_flag_end(word: str) -> int:
 
 def clean_line(text: str, limit: int = 300) -> str:
     """Text from outside made safe to show: the key hidden first, then one printable line, then cut to length."""
-    text = redact(
-        re.sub("[\x00\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]", "", text)
-    )  # a key cut by them too
+    text = redact(re.sub("[\x00\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]", "", text))  # keys cut by them too
     text = "".join(ch if ch.isprintable() else " " for ch in text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -314,7 +309,7 @@ def load_user_json(text: str, what: str, hint: str) -> Any:
     except (RecursionError, ValueError) as exc:  # JSONDecodeError, those above, and integers too long to convert
         problem = "is not valid JSON: %s" % clean_line(str(exc) or "nested too deeply")
     if problem:
-        raise VeoError("INVALID_ARGUMENTS", "%s %s" % (what, problem), EXIT_USAGE, hint=hint)
+        raise usage_error("%s %s" % (what, problem), hint)
     return value
 
 
@@ -370,7 +365,7 @@ def close_match(word: str, candidates: Sequence[str]) -> Optional[str]:
 def is_loopback_host(host: str) -> bool:
     """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
     host = host.strip("[]").lower().rstrip(".")
-    numeric = (host.startswith("127.") and host.replace(".", "").isdigit()) or host in ("::1", "0:0:0:0:0:0:0:1")
+    numeric = (host.startswith("127.") and host.replace(".", "").isdecimal()) or host in ("::1", "0:0:0:0:0:0:0:1")
     return numeric or host == "localhost" or host.endswith(".localhost")
 
 
@@ -543,10 +538,8 @@ def validate_one_shot(index: int, item: Any, problems: List[str], warnings: List
     if not isinstance(image_urls, list):
         problems.append("%s: imageUrls must be an array of URLs, got %s" % (label, json_type_name(image_urls)))
         image_urls = []
-    for position, url in enumerate(image_urls[:10]):
-        problem = image_url_problem(url)
-        if problem:
-            problems.append("%s: imageUrls[%d] %s" % (label, position, problem))
+    found = [(position, image_url_problem(url)) for position, url in enumerate(image_urls[:10])]
+    problems += ["%s: imageUrls[%d] %s" % (label, position, problem) for position, problem in found if problem]
     kind = item.get("generationType")
     fewest, most = GENERATION_TYPES.get(kind, (0, 10**9)) if isinstance(kind, str) else (0, 10**9)
     if not fewest <= len(image_urls) <= most:
@@ -595,7 +588,7 @@ def parse_task_ids(raw: Any) -> List[Task]:
     return tasks
 
 
-# ---- Pure logic: reading the service's answers ----
+# ---- Pure logic: reading the service's answers (their HTTP facts and times too) ----
 
 
 def status_word_kind(word: Any) -> str:
@@ -751,9 +744,6 @@ def build_result(job: Job, elapsed: float) -> Dict[str, Any]:
     result.update(resolution=job.resolution, submittedAt=job.submitted_at, finishedAt=job.finished_at)
     result.update(elapsedSeconds=round(elapsed, 1), **video_result(job.combined))
     return dict(result, shots=shots, response=job.last_response)
-
-
-# ---- Pure logic: HTTP facts ----
 
 
 def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
@@ -926,11 +916,14 @@ class HeldInterrupts:
         while self.previous:
             signal.signal(*self.previous.popitem())
 
-    def wait_released(self, sleep: Callable[[float], None], seconds: float) -> None:
-        """Sleep with Ctrl-C let through: a back-off, when nothing is in flight."""
+    def wait_released(self, sleep: Callable[[float], None], seconds: float) -> bool:
+        """Sleep with Ctrl-C let through: a back-off, when nothing is in flight; False when Ctrl-C cut it short."""
         self.holding = False
         try:
             sleep(seconds)
+            return True
+        except KeyboardInterrupt:
+            return False
         finally:
             self.holding = True
 
@@ -997,11 +990,10 @@ def find_api_key(flag_key: Optional[str], rt: Runtime, warn: Callable[[str], Non
 
 def jobs_dir(rt: Runtime) -> str:
     """The folder of job records: in $VEO_3_1_STATE_DIR, $XDG_STATE_HOME/veo-3-1, %LOCALAPPDATA% or ~/.local/state."""
-    state = os.path.join(rt.home, ".local", "state", SKILL_NAME)
+    base = os.path.join(rt.home, ".local", "state")
     if os.name == "nt" and rt.environ.get("LOCALAPPDATA"):
-        state = os.path.join(rt.environ["LOCALAPPDATA"], SKILL_NAME)
-    if rt.environ.get("XDG_STATE_HOME"):
-        state = os.path.join(rt.environ["XDG_STATE_HOME"], SKILL_NAME)
+        base = rt.environ["LOCALAPPDATA"]
+    state = os.path.join(rt.environ.get("XDG_STATE_HOME") or base, SKILL_NAME)
     state = os.path.expanduser(rt.environ.get("VEO_3_1_STATE_DIR") or state)
     return os.path.abspath(os.path.join(state, "jobs"))  # absolute: it is printed, and run elsewhere
 
@@ -1175,13 +1167,8 @@ class Api:
                 self.note("%s; retrying in %.1f s (%d of %d)" % counts)
                 if guard is None:
                     self.rt.sleep(wait)
-                elif guard.caught:
+                elif guard.caught or not guard.wait_released(self.rt.sleep, wait):
                     raise stopped_before_resending(failure)
-                else:
-                    try:
-                        guard.wait_released(self.rt.sleep, wait)
-                    except KeyboardInterrupt:
-                        raise stopped_before_resending(failure)
                 attempt += 1
 
     def exchange(self, path: str, body: bytes, deadline: Optional[float] = None) -> Any:
@@ -1627,8 +1614,7 @@ class Fetcher:
             with open_any_status(self.opener, request, self.timeout) as response:
                 status, headers = response.getcode(), response.headers
                 self.log("GET %s -> %d (%.2f s)" % (url_without_query(url), status, time.monotonic() - started))
-                length_text = (headers.get("Content-Length") or "").strip()
-                length = int(length_text) if length_text.isdigit() else None
+                length = (headers.get("Content-Length") or "").strip()
                 kind = (headers.get("Content-Type") or "").lower()
                 if 300 <= status < 400:  # urllib hands a 3xx back when it will not follow it
                     problem = video_link_problem(headers.get("Location"), self.local)
@@ -1646,7 +1632,7 @@ class Fetcher:
                     if status == 206:
                         return "retry", "the server resumed at the wrong place"
                 total = int(resumed.group(2)) if resumed and status == 206 and resumed.group(2) != "*" else None
-                part.expected = total if total is not None or length is None else part.have + length
+                part.expected = total if total is not None or not length.isdecimal() else part.have + int(length)
                 part.validator = headers.get("ETag") or headers.get("Last-Modified")
                 copy_body(response, part, self.cancelled)
         except VeoError as err:
@@ -1737,12 +1723,11 @@ class Downloader:
                     self.done.put((name, video, SavedVideo(path, os.path.getsize(path), file_sha256(path))))
                 else:
                     self.todo.put((name, video, path, part_name(path, self.job.job_id), handle, stem, extension))
+                    if len(self.workers) < min(self.session.opts.download_workers, self.pending):
+                        self.workers.append(threading.Thread(target=self.work, name="veo-download", daemon=True))
+                        self.workers[-1].start()
             except OSError as exc:  # the folder became unwritable or full meanwhile
-                handle = None
                 self.done.put((name, video, "no file could be made in %s (%s)" % (self.folder, exc.strerror or exc)))
-            if handle is not None and len(self.workers) < min(self.session.opts.download_workers, self.pending):
-                self.workers.append(threading.Thread(target=self.work, name="veo-download", daemon=True))
-                self.workers[-1].start()
 
     def work(self) -> None:
         """A background thread: save the videos from the queue, one after another."""
@@ -1804,8 +1789,7 @@ class Reporter:
     def draw(self, lines: Sequence[str], block: Optional[List[str]] = None) -> None:
         """Write lines above the live block, or draw the block anew: the one place that moves the cursor."""
         text = "\x1b[%dA\r\x1b[J" % len(self.block) if self.block else ""
-        if block is not None:
-            self.block = block
+        self.block = self.block if block is None else block
         try:
             assert self.stream is not None
             self.stream.write(text + "".join(line + "\n" for line in list(lines) + self.block))
@@ -2322,7 +2306,7 @@ class Parser(argparse.ArgumentParser):
 def terminal_columns() -> int:
     """The width for --help: $COLUMNS, else the terminal's, else 80 (what argparse finds, without importing shutil)."""
     columns = os.environ.get("COLUMNS", "")
-    if columns.isdigit() and int(columns):
+    if columns.isdecimal() and int(columns):
         return int(columns)
     try:
         return os.get_terminal_size(sys.__stdout__.fileno() if sys.__stdout__ else -1).columns
@@ -2342,13 +2326,20 @@ def build_parser(prog: str = SKILL_NAME) -> Parser:
         raise argparse.ArgumentTypeError("%r is not a number of seconds above 0 (like 8 or 0.5)" % text)
 
     def count(text: str, most: int = 10**6, least: int = 0) -> int:
-        if not (text.strip().isdigit() and least <= int(text) <= most):
+        if not (text.strip().isdecimal() and least <= int(text) <= most):
             raise argparse.ArgumentTypeError("%r is not a whole number from %d to %d" % (text, least, most))
         return int(text)
 
-    def common(sub: Parser) -> None:
-        """The options both commands take."""
+    exits = "exit status:" + (__doc__ or "").partition("Exit status:")[2]
+    parser = Parser(prog=prog, description="Make videos with NanoPhoto.AI's Veo 3.1 API.", epilog=exits)
+    parser.add_argument("--version", action="version", version="%s %s" % (SKILL_NAME, __version__))
+    commands = parser.add_subparsers(dest="command", metavar="{submit,status}", required=True)
+
+    def command(name: str, summary: str, examples: str) -> Tuple[Callable[..., Any], Any]:
+        """A subcommand with the options both take: its add_argument, and its group of exactly one source."""
+        sub = commands.add_parser(name, help=summary, description=summary + ".", epilog=examples + "\n" + exits)
         option = sub.add_argument
+        # These first: argparse draws the usage line right only when groups come in the order of their options.
         option("--follow", action="store_true", help="poll until every shot is completed or failed")
         option("--json-only", "--json", action="store_true", help="print exactly one JSON document at the end")
         option("--download", metavar="DIR", help="save the videos of completed shots into DIR")
@@ -2363,17 +2354,7 @@ def build_parser(prog: str = SKILL_NAME) -> Parser:
         noise = sub.add_mutually_exclusive_group()
         noise.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr (errors and MEDIA: stay)")
         noise.add_argument("-v", "--verbose", action="store_true", help="one stderr line per HTTP exchange")
-
-    exits = "exit status:" + (__doc__ or "").partition("Exit status:")[2]
-    parser = Parser(prog=prog, description="Make videos with NanoPhoto.AI's Veo 3.1 API.", epilog=exits)
-    parser.add_argument("--version", action="version", version="%s %s" % (SKILL_NAME, __version__))
-    commands = parser.add_subparsers(dest="command", metavar="{submit,status}", required=True)
-
-    def command(name: str, summary: str, examples: str) -> Tuple[Callable[..., Any], Any]:
-        """A subcommand with the common options: its add_argument, and its group of exactly one source."""
-        sub = commands.add_parser(name, help=summary, description=summary + ".", epilog=examples + "\n" + exits)
-        common(sub)  # first: argparse draws the usage line right only when groups come in the order of their options
-        return sub.add_argument, sub.add_mutually_exclusive_group(required=True)
+        return option, sub.add_mutually_exclusive_group(required=True)
 
     option, source = command("submit", "Submit 1-21 shots as one job (and follow it)", SUBMIT_EXAMPLES)
     source.add_argument("--shots-json", metavar="JSON", help="the shots as a JSON array")

@@ -115,6 +115,14 @@ class SaveVideo(unittest.TestCase):
         self.assertEqual(saved.sha256, video_sha256("t1.mp4", 300_000))
         self.assertEqual(sizes, [None, "bytes=150000-", None])
 
+    def test_a_length_in_digits_int_cannot_read_is_no_crash(self) -> None:
+        def opener(request, timeout):  # type: ignore[no-untyped-def]
+            response = veo.urlopen_for("download")(request, timeout)
+            response.headers.replace_header("Content-Length", "\u00b2")  # a superscript 2: a digit, not a number
+            return response
+
+        self.assertEqual(self.save(opener=opener).sha256, video_sha256("t1.mp4", 300_000))
+
     def test_bounded_tries_then_an_error_and_the_part_kept_for_the_next_run(self) -> None:
         self.fake.add_fault("video", "cut", count=4)
         with self.assertRaises(veo.VeoError) as caught:

@@ -182,6 +182,8 @@ class Terminal(unittest.TestCase):
         self.assertNotIn("poll until every shot is completed or failed", narrow)  # wrapped to fit
         # Piped, $COLUMNS decides (as with any argparse program).
         self.assertEqual(self.run_in_pty("submit", "--help", stdout_tty=False, env={"COLUMNS": "60"})[2], narrow)
+        for odd in ("\u00b2", "wide", "-5"):  # a $COLUMNS that is no width is passed over, never a traceback
+            self.assertIn("poll until", self.run_in_pty("submit", "--help", stdout_tty=False, env={"COLUMNS": odd})[2])
 
     def test_errors_read_error_then_hint(self) -> None:
         status, terminal, _ = self.run_in_pty("submit", "--prompt", "fox", env={"NANOPHOTO_API_KEY": ""})
