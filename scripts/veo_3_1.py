@@ -76,7 +76,9 @@ MIN_SECRET_LENGTH = 6  # hiding a shorter "key" would mangle ordinary words, not
 MAX_API_BODY, MAX_CONFIG_BYTES, MAX_RECORD_BYTES, MAX_JSON_DEPTH = 8 * 1024 * 1024, 1024 * 1024, 16 * 1024 * 1024, 64
 DOWNLOAD_CHUNK, DOWNLOAD_TRIES, DOWNLOAD_REDIRECTS = 256 * 1024, 4, 5
 VIDEO_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"styp", b"moof")  # ISO BMFF, at byte 4
-VIDEO_MAGIC = re.compile(b"\x1a\x45\xdf\xa3|RIFF....AVI |OggS\x00|FLV\x01", re.S)  # Matroska and WebM, AVI, Ogg, FLV
+VIDEO_MAGIC = re.compile(
+    b"\x1a\x45\xdf\xa3|RIFF....AVI |OggS\x00|FLV\x01|\x00\x00\x01\xba|G.{187}G", re.S
+)  # + MPEG PS, TS
 JOB_ID_FORM = "[0-9]{8}T[0-9]{6}Z-[0-9]{3}[0-9a-f]{6}"  # new_job_id's: a record naming another is not one of ours
 COLORS = {"done": "32", "failed": "31", "running": "33", "queued": "2"}  # a shot's state on a terminal (ANSI)
 
@@ -207,6 +209,10 @@ class Options:
 
 _SECRETS: List[str] = []  # every form of every key this process has used, longest first
 _HIDING: List[Any] = []  # the one pattern that finds them all, in any letter case
+INVISIBLE = re.compile(
+    "[\x00\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e0fff]"
+)  # characters shown as nothing
 _HIDING_LOCK = _thread.allocate_lock()  # runs in threads of one process (tests) add keys at once: none may be lost
 
 
@@ -247,8 +253,9 @@ def whole_text(text: str) -> str:
 
 def redact_json(value: Any) -> Any:
     """A JSON value with the key hidden inside every string, so that the document stays strict, valid JSON."""
-    if isinstance(value, str):
-        return redact(whole_text(value))
+    if isinstance(value, str):  # as it came, unless the key shows once the invisible characters are gone
+        visible = redact(INVISIBLE.sub("", whole_text(value)))
+        return visible if "***" in visible else redact(whole_text(value))
     if isinstance(value, (int, float)) and redact(str(value)) != str(value):  # an all-digit key, echoed as a number
         return "***"
     if isinstance(value, dict):
@@ -257,15 +264,17 @@ def redact_json(value: Any) -> Any:
 
 
 def key_flag_end(word: str) -> int:
-    """Where the name ends in a word that may be a key's flag (--api-key, --API-KEY, --token, \u2014key), else 0."""
-    names = ("api", "key", "token", "secret", "auth", "bearer", "pass", "credential")
-    found = [word.lower().find(name) + len(name) for name in names if name in word.lower()]
-    return min(found) if word[:1] in "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d" and found else 0
+    """Where the name ends in a word that may name a key (--api-key, \u2014token, API_KEY=...), else 0."""
+    dashed = word[:1] in "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d"
+    assignment = re.match(r"[\w.-]+=", word)  # NANOPHOTO_API_KEY=..., api-key=...; not a prompt's "ratio=16:9"
+    where = word if dashed else (assignment.group(0) if assignment else "")
+    name = re.search("api|key|token|secret|auth|bearer|pass|pw|credential|nanophoto", where, re.IGNORECASE)
+    return (name.end() if dashed else len(where)) if name else 0  # an assignment: its value only
 
 
 def clean_line(text: str, limit: int = 300) -> str:
     """Text from outside made safe to show: the key hidden first, then one printable line, then cut to length."""
-    text = redact(re.sub("[\x00\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]", "", text))  # keys cut by them too
+    text = redact(INVISIBLE.sub("", text))  # first: a key cut apart by them is hidden too
     text = "".join(ch if ch.isprintable() else " " for ch in text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -334,7 +343,8 @@ def unsendable_text(value: Any) -> Optional[str]:
     if isinstance(value, str):
         if "\x00" in value:
             return "contains a NUL byte"
-        return "is not valid UTF-8 text" if any("\ud800" <= ch <= "\udfff" for ch in value) else None
+        bad = any("\ud800" <= ch <= "\udfff" for ch in value)
+        return "is not valid text (bytes that are not UTF-8, or not in the locale's encoding)" if bad else None
     parts = [part for pair in value.items() for part in pair] if isinstance(value, dict) else value
     problems = map(unsendable_text, parts if isinstance(parts, list) else [])
     return next((problem for problem in problems if problem), None)
@@ -1113,7 +1123,7 @@ def read_answer(reply: HttpReply, now: float) -> Any:
         where = clean_line(url_without_query(reply.headers.get("location", "(no Location header)")), 200)
         text = "the API answered HTTP %d, a redirect to %s; API calls follow no redirect, so nothing was sent there"
         text += " (check --base-url)"
-        delivered = None if status == 303 else False  # "See Other": it was acted on, and the answer is elsewhere
+        delivered = None if status in (302, 303) else False  # after a POST, these may say it was acted on
         raise TransportError(text % (status, where), "BAD_RESPONSE", status, retryable=False, delivered=delivered)
     try:
         payload = parse_answer(reply.body)
@@ -1645,22 +1655,17 @@ class Fetcher:
         """Whether what arrived is the whole video: counted (urllib does not notice a body cut short), not a page."""
         if self.cancelled():
             return "stopped", "stopped"
-        if part.expected is not None and part.have != part.expected and part.have:
+        if part.expected is not None and part.have != part.expected:  # cut short, even before its first byte
             part.restart() if part.have > part.expected else None
             return "retry", "the download stopped at %d of %d bytes" % (part.have, part.expected)
         part.handle.seek(0)
         head = part.handle.read(4096)
         box = int.from_bytes(head[:4], "big")  # an MP4 or MOV box's size: "The free trial ended" is no box
-        if (head[4:8] in VIDEO_BOXES and (box in (0, 1) or 8 <= box <= part.have)) or VIDEO_MAGIC.match(head):
+        if (head[4:8] in VIDEO_BOXES and (box == 1 or 8 <= box <= part.have)) or VIDEO_MAGIC.match(head):
             return "done", ""
-        # Else text is a page or an error, not a video: in any of UTF-8, -16 or -32 (NULs dropped), after a BOM.
-        text = re.sub(b"\x00|\xef\xbb\xbf|\xff\xfe|\xfe\xff", b"", head).decode("utf-8", "replace").strip()
-        if not text:
-            return "fatal", "the video link answered with an empty body"
-        readable = sum(ch != "\ufffd" and (ch.isprintable() or ch.isspace()) for ch in text)
-        if text[:1] in '<{["' or readable >= 0.9 * len(text):
-            return "fatal", "the video link answered with text (a web page or an error), not a video"
-        return "done", ""
+        # Anything else is not saved as a video: a page or an error in any encoding, compressed, or empty.
+        what = "an empty body" if not head.strip() else "something that does not start as a video (a page or an error)"
+        return "fatal", "the video link answered with %s" % what
 
 
 def prepare_download_dir(folder: str) -> str:

@@ -144,6 +144,18 @@ class Redaction(MachineTest):
     def test_a_key_in_utf_16_or_cut_by_invisible_characters_is_hidden(self) -> None:
         key = "sk_live_ABCDEFGHijklmnop1234"
         cut = "\u00ad".join(key[i : i + 7] for i in range(0, len(key), 7))  # a soft hyphen every 7 characters
+        cut_json = "sk_l\u034five_\u034fABCD\ufe0fEFGH\u3164ijkl\u2028mnop1234"  # other characters shown as nothing
+        answer = {
+            "status": "failed",
+            "shots": [{"shotId": "shot-1", "taskId": "t1", "status": "failed", "error": cut_json}],
+        }
+        machine = self.machine((200, answer), environ={"NANOPHOTO_API_KEY": key})
+        self.assertEqual(machine.run("status", "--task-ids-json", TASKS, "--json-only"), 1)
+        with open(machine.document()["jobFile"]) as handle:
+            record = handle.read()
+        for text in (machine.out(), machine.err(), record):  # stdout and the record as JSON, stderr as a line
+            self.assertNotIn("EFGH", text)
+            self.assertNotIn("mnop1234", text)
         for body in (
             ("your key: " + key).encode("utf-16-le"),
             ("your key: " + cut).encode(),

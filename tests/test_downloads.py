@@ -123,6 +123,19 @@ class SaveVideo(unittest.TestCase):
 
         self.assertEqual(self.save(opener=opener).sha256, video_sha256("t1.mp4", 300_000))
 
+    def test_a_body_cut_before_its_first_byte_is_tried_again(self) -> None:
+        calls = []
+
+        def opener(request, timeout):  # type: ignore[no-untyped-def]
+            response = veo.urlopen_for("download")(request, timeout)
+            calls.append(request.get_header("Range"))
+            if len(calls) == 1:
+                response.read1 = lambda size=-1: b""  # the connection closed after the headers
+            return response
+
+        self.assertEqual(self.save(opener=opener).sha256, video_sha256("t1.mp4", 300_000))
+        self.assertEqual(len(calls), 2)
+
     def test_bounded_tries_then_an_error_and_the_part_kept_for_the_next_run(self) -> None:
         self.fake.add_fault("video", "cut", count=4)
         with self.assertRaises(veo.VeoError) as caught:

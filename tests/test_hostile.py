@@ -6,6 +6,7 @@ Whole-program tests: the real command as a subprocess against the fake NanoPhoto
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 import os
@@ -260,7 +261,7 @@ class NeverLoseAJobNeverPayTwice(EndToEnd):
             env=env,
         )
         self.assertEqual(done.returncode, 2, done.stderr)
-        self.assertIn(b"--prompt is not valid UTF-8 text", done.stderr)
+        self.assertIn(b"--prompt is not valid text (bytes that are not UTF-8", done.stderr)
         self.assertEqual(self.fake.requests, [])
 
 
@@ -539,6 +540,10 @@ class TheKeyInEveryForm(EndToEnd):
             ["submit", "--prompt", "x", "--bearer", "TYPED"],
             ["submit", "--prompt", "x", "--password", "TYPED"],
             ["submit", "--prompt", "x", "--credential", "TYPED"],
+            ["submit", "--prompt", "x", "--pw", "TYPED"],
+            ["submit", "--prompt", "x", "NANOPHOTO_API_KEY=TYPED"],  # an environment setting typed as a word
+            ["submit", "--prompt", "x", "api-key=TYPED"],
+            ["submit", "--prompt", "x", "--" + "\u0130" * 14 + "api-key=TYPED"],  # letters that grow when lower-cased
         ):
             typed = "sk-typed-" + "".join(
                 "ghijklmnopqrstuvwxyz"[b % 20] for b in hashlib.sha256(repr(args).encode()).digest()[:16]
@@ -550,6 +555,12 @@ class TheKeyInEveryForm(EndToEnd):
                 self.assertEqual(self.leaks(done.stdout + done.stderr, typed), [])
                 self.assertEqual(self.document(done)["error"]["code"], "INVALID_ARGUMENTS")
         self.assertEqual(self.fake.requests, [])
+        for prompt in (
+            "a monkey, ratio=16:9",
+            "the password screen",
+        ):  # a prompt is no key flag, even with a name in it
+            done = self.run_cli("submit", "--prompt", prompt, "--dry-run", "--json-only")
+            self.assertEqual(self.document(done)["request"]["body"]["shots"][0]["prompt"], prompt)
 
     def test_the_environments_key_in_an_early_error_is_not_shown(self) -> None:
         cases = [
@@ -602,6 +613,19 @@ class PagesAndLinks(EndToEnd):
             ("text with a box name at byte 4", b"The free trial of this CDN has ended.", "application/octet-stream"),
             ("text that starts as FLV does", b"FLV streaming is not enabled on this host", "video/x-flv"),
             ("text that starts as RIFF does", b"RIFF files are not served here", "video/avi"),
+            (
+                "UTF-16 in Chinese",
+                "\u94fe\u63a5\u5df2\u8fc7\u671f\uff0c\u8bbf\u95ee\u88ab\u62d2\u7edd".encode("utf-16") * 20,
+                "video/mp4",
+            ),
+            ("a box of size 0", b"\x00\x00\x00\x00free trial ended, pay to go on", "video/mp4"),
+            ("gzipped HTML", gzip.compress(b"<html><body>expired</body></html>" * 20), "application/octet-stream"),
+            (
+                "Cyrillic in cp1251",
+                "\u0421\u0441\u044b\u043b\u043a\u0430 \u0443\u0441\u0442\u0430\u0440\u0435\u043b\u0430".encode("cp1251")
+                * 20,
+                "video/mp4",
+            ),
         ]
         for what, body, kind in pages:
             with self.subTest(what=what):
