@@ -254,8 +254,10 @@ def whole_text(text: str) -> str:
 def redact_json(value: Any) -> Any:
     """A JSON value with the key hidden inside every string, so that the document stays strict, valid JSON."""
     if isinstance(value, str):  # as it came, unless the key shows once the invisible characters are gone
-        visible = redact(INVISIBLE.sub("", whole_text(value)))
-        return visible if "***" in visible else redact(whole_text(value))
+        text = whole_text(value)
+        visible = INVISIBLE.sub("", text)
+        hidden = redact(visible)
+        return hidden if hidden != visible else text  # a key is printable: not in `text` unless in `visible`
     if isinstance(value, (int, float)) and redact(str(value)) != str(value):  # an all-digit key, echoed as a number
         return "***"
     if isinstance(value, dict):

@@ -48,6 +48,19 @@ class EndToEnd(unittest.TestCase):
         self.assertNotIn(KEY, done.stdout + done.stderr)
         return done
 
+    def start_cli(self, command: List[str], text: bool = True) -> subprocess.Popen[Any]:
+        """Start the program as a user's shell does (this test's environment and folder), stopped at clean-up."""
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=text,
+            env=dict(os.environ, **self.env),
+            cwd=self.tmp,
+        )
+        self.addCleanup(stop_process, process)
+        return process
+
     def ndjson(self, done) -> List[Any]:  # type: ignore[no-untyped-def]
         lines = [json.loads(line) for line in done.stdout.splitlines()]
         self.assertTrue(lines, done.stderr)
@@ -314,15 +327,7 @@ class AsAUserRunsIt(EndToEnd):
     def test_sigterm_mid_follow_keeps_the_job_and_exits_130(self) -> None:
         # What an agent's tool call sends when it is killed.
         self.fake.polls_per_shot = 10_000
-        process = subprocess.Popen(
-            [*CLI, "submit", "--prompt", "fox", "--follow", "--json-only", *FAST],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=dict(os.environ, **self.env),
-            cwd=self.tmp,
-        )
-        self.addCleanup(stop_process, process)
+        process = self.start_cli([*CLI, "submit", "--prompt", "fox", "--follow", "--json-only", *FAST])
         assert process.stderr is not None
         first = process.stderr.readline()  # "submitted job ...": the job exists, following has begun
         process.terminate()
@@ -336,15 +341,7 @@ class AsAUserRunsIt(EndToEnd):
 
     def test_ctrl_c_while_the_submit_is_in_flight_keeps_the_job(self) -> None:
         self.fake.add_fault("generate", "slow", seconds=0.5)  # the job is made, the answer is late
-        process = subprocess.Popen(
-            [*CLI, "submit", "--prompt", "fox", "--follow", *FAST],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=dict(os.environ, **self.env),
-            cwd=self.tmp,
-        )
-        self.addCleanup(stop_process, process)
+        process = self.start_cli([*CLI, "submit", "--prompt", "fox", "--follow", *FAST])
         deadline = time.monotonic() + 30
         while not self.fake.requests and time.monotonic() < deadline:  # until the submit has arrived
             time.sleep(0.01)

@@ -17,7 +17,7 @@ from typing import Any, List
 from urllib.parse import quote
 
 from fake_nanophoto import FakeNanoPhoto, echo_key_everywhere, inject_lines, links, nested, video_sha256, with_nan
-from helpers import CLI, SHOT, concurrently, stop_process, veo
+from helpers import CLI, SHOT, concurrently, veo
 from test_e2e import FAST, KEY, EndToEnd
 from test_second_job import media_lines, sha256_of
 
@@ -172,14 +172,7 @@ class NeverLoseAJobNeverPayTwice(EndToEnd):
 
     def test_killed_while_the_submit_is_in_flight_the_record_says_so(self) -> None:
         self.fake.add_fault("generate", "slow", seconds=30)  # the job is made; the answer does not come
-        process = subprocess.Popen(
-            [*CLI, "submit", "--prompt", "fox", "--follow"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=dict(os.environ, **self.env),
-            cwd=self.tmp,
-        )
-        self.addCleanup(stop_process, process)
+        process = self.start_cli([*CLI, "submit", "--prompt", "fox", "--follow"], text=False)
         while not self.fake.seen("generate"):
             self.assertIsNone(process.poll())
         process.kill()
@@ -302,15 +295,7 @@ class BoundedTime(EndToEnd):
 
     def test_sigterm_during_a_dripping_submit_ends_within_the_timeout(self) -> None:
         self.fake.add_fault("generate", "drip", seconds=0.2)
-        process = subprocess.Popen(
-            [*CLI, "submit", "--prompt", "fox", "--timeout", "1"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=dict(os.environ, **self.env),
-            cwd=self.tmp,
-        )
-        self.addCleanup(stop_process, process)
+        process = self.start_cli([*CLI, "submit", "--prompt", "fox", "--timeout", "1"])
         while not self.fake.seen("generate"):
             self.assertIsNone(process.poll())
         started = time.monotonic()
@@ -325,15 +310,9 @@ class BoundedTime(EndToEnd):
     def test_ctrl_c_during_a_download_stops_at_once_and_the_resume_finishes(self) -> None:
         self.fake.polls_per_shot = 1
         self.fake.add_fault("video", "drip", seconds=0.0005)  # a 64 KiB video over half a minute
-        process = subprocess.Popen(
-            [*CLI, "submit", "--prompt", "fox", "--follow", "--download", "v", "--json-only", *FAST],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=dict(os.environ, **self.env),
-            cwd=self.tmp,
+        process = self.start_cli(
+            [*CLI, "submit", "--prompt", "fox", "--follow", "--download", "v", "--json-only", *FAST]
         )
-        self.addCleanup(stop_process, process)
         while not any(os.path.getsize(part) > 100 for part in part_files(os.path.join(self.tmp, "v"))):
             self.assertIsNone(process.poll())  # until some of the video is here
         started = time.monotonic()

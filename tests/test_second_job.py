@@ -184,15 +184,7 @@ class TheResumeCommandFinishesTheJob(ResumeCommand):
     def test_after_ctrl_c(self) -> None:
         self.fake.polls_per_shot = 10_000
         command = [*CLI, "submit", "--prompt", "fox", "--follow", "--download", "my videos", "--json", "--quiet", *FAST]
-        process = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=dict(os.environ, **self.env),
-            cwd=self.tmp,
-        )
-        self.addCleanup(stop_process, process)
+        process = self.start_cli(command)
         while len(self.fake.seen("check-status")) < 2:  # following
             self.assertIsNone(process.poll())
         process.send_signal(signal.SIGINT)
@@ -267,15 +259,7 @@ class TheResumeCommandFromOddPlaces(ResumeCommand):
         self.fake.add_fault("video", "drip", seconds=0.001)  # the second over a minute
         shots = self.shots("one", "two")
         command = [*CLI, "submit", "--shots-json", shots, "--follow", "--download", "v", "--json-only", *FAST]
-        process = subprocess.Popen(
-            [*command, "--download-workers", "1"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=dict(os.environ, **self.env),
-            cwd=self.tmp,
-        )
-        self.addCleanup(stop_process, process)
+        process = self.start_cli([*command, "--download-workers", "1"])
         assert process.stderr is not None
         told = [process.stderr.readline()]
         while not told[-1].startswith("MEDIA:"):  # the first is saved and told; the run waits for the second
