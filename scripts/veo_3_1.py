@@ -1458,6 +1458,10 @@ def open_part(part: str, reuse: bool) -> Optional[IO[bytes]]:
             import fcntl
 
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.fstat(handle.fileno()).st_nlink > 1:  # a whole video a stopped run named, and the name moved since:
+            handle.close()  # it is the user's now; this name is dropped and the video fetched anew
+            os.unlink(part)
+            return open_part(part, reuse=False)
         return handle
     except OSError:  # another run is writing it right now
         handle.close() if handle is not None else None
@@ -2147,14 +2151,16 @@ def run_job(
             if not note_downloads(downloader, session, until=deadline) and not timed_out:
                 timed_out = "--max-wait ran out while videos were being saved; what is saved stays, the rest resumes"
     except KeyboardInterrupt:
-        if downloader is not None:  # stopped; what finished meanwhile is recorded and told
-            downloader.close()
-            note_downloads(downloader, session)
-        reporter.end_live()
-        session.save(job)
-        reporter.write("interrupted; the job goes on at the service", "resume with: %s" % session.resume_command(job))
-        session.output.final(build_result(job, rt.wall() - job.started))
-        return EXIT_INTERRUPTED
+        with HeldInterrupts():  # stopping takes at most a second: a second Ctrl-C waits for it, a third stops
+            if downloader is not None:  # stopped; what finished meanwhile is recorded and told
+                downloader.close()
+                note_downloads(downloader, session)
+            reporter.end_live()
+            session.save(job)
+            resume = "resume with: " + session.resume_command(job)
+            reporter.write("interrupted; the job goes on at the service", resume)
+            session.output.final(build_result(job, rt.wall() - job.started))
+            return EXIT_INTERRUPTED
     except VeoError as err:
         timed_out, failure = (err.message, None) if err.exit_status == EXIT_TIMEOUT else (timed_out, err)
     with HeldInterrupts():  # the work is done: an interrupt now would only cost the user the result, so it waits
@@ -2169,9 +2175,9 @@ def finish_job(
     reporter.end_live()
     downloader.close() if downloader is not None else None
     session.save(job)
-    if downloader and not (downloader.failed or downloader.pending or timed_out) and job.status != "processing":
-        try:  # every video is saved: no part file of this job is needed any more
-            downloader.sweep()
+    if downloader and not (downloader.failed or downloader.pending or timed_out or job.status == "processing"):
+        try:  # every video is saved: no part file of this job is needed any more, once the record says so
+            downloader.sweep() if session.saved else None
         except OSError:
             pass
     elapsed = session.rt.wall() - job.started
@@ -2246,7 +2252,7 @@ def note_downloads(downloader: Downloader, session: Session, until: Optional[flo
         reporter.write("MEDIA:" + os.path.abspath(saved.path), media=True)  # agents attach these files to their reply
     if results:
         session.save(job)
-    for saved in [item for item in results if not isinstance(item, str)]:
+    for saved in [item for item in results if not isinstance(item, str) and session.saved]:  # else the proof
         part = saved.part or part_name(saved.path, job.job_id)  # recorded: the part, one with the video, can go
         try:
             os.unlink(part) if os.path.isfile(part) and os.path.samefile(part, saved.path) else None

@@ -263,7 +263,11 @@ def run_cli(
 
 
 def run_in_process(
-    args: Sequence[str], env: Optional[Dict[str, str]] = None, stdin: str = "", cwd: Optional[str] = None
+    args: Sequence[str],
+    env: Optional[Dict[str, str]] = None,
+    stdin: str = "",
+    cwd: Optional[str] = None,
+    **runtime: Any,
 ) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
     """The whole program in this process, with the real transport against a real (fake) service.
 
@@ -271,6 +275,7 @@ def run_in_process(
     of a fault matrix without paying a Python start-up each time. Waits are cut to 50 ms at most (the
     Runtime's sleep is injectable): a back-off is still taken, just not slept in full. Relative paths
     are taken from `cwd`, as a process started there would (runs share this process's own directory).
+    `runtime` replaces the Runtime's other collaborators (download_open, ...).
     """
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("NANOPHOTO_", "OPENCLAW_", "VEO_3_1_"))}
     environ.pop("NO_COLOR", None)
@@ -281,11 +286,11 @@ def run_in_process(
             is_path = word != "--job" or os.sep in argv[index + 1] or argv[index + 1].endswith(".json")
             argv[index + 1] = os.path.join(cwd, argv[index + 1]) if is_path else argv[index + 1]
     stdout, stderr = io.StringIO(), io.StringIO()
-    rt = veo.Runtime(
-        environ=environ, stdin=io.StringIO(stdin), stdout=stdout, stderr=stderr, stdout_tty=False, stderr_tty=False,
-        sleep=lambda seconds: time.sleep(min(seconds, 0.05)), home=environ.get("HOME", "/nonexistent"),
-        program=["python3", SCRIPT],
-    )  # fmt: skip
+    rt = veo.Runtime(**{
+        "environ": environ, "stdin": io.StringIO(stdin), "stdout": stdout, "stderr": stderr, "stdout_tty": False,
+        "stderr_tty": False, "sleep": lambda seconds: time.sleep(min(seconds, 0.05)),
+        "home": environ.get("HOME", "/nonexistent"), "program": ["python3", SCRIPT], **runtime,
+    })  # fmt: skip
     status = veo.run(argv, rt)
     return subprocess.CompletedProcess(argv, status, stdout.getvalue(), stderr.getvalue())
 

@@ -417,6 +417,27 @@ class Interrupt(MachineTest):
         self.assertEqual(machine.run("submit", "--shots-json", shots_json(), "--follow"), 130)
         self.assertEqual(machine.lines()[-1]["stage"], "result")
 
+    def test_ctrl_c_again_while_the_run_stops_still_gives_the_job_and_its_resume_command(self) -> None:
+        import signal
+
+        machine = self.machine(generated("t1"), status_answer(("t1", "processing")))
+        pressed: List[float] = []
+        machine.rt.sleep = lambda seconds: pressed.append(seconds) or signal.raise_signal(signal.SIGINT)
+        wall = machine.rt.wall
+
+        def again() -> float:  # pressed a second time while the run is stopping
+            if pressed:
+                pressed.clear()
+                signal.raise_signal(signal.SIGINT)
+            return wall()
+
+        machine.rt.wall = again
+        self.assertEqual(machine.run("submit", "--shots-json", shots_json(), "--follow", "--json-only"), 130)
+        result = machine.document()
+        self.assertEqual((result["status"], result["shots"][0]["taskId"]), ("processing", "t1"))
+        self.assertIn("resume with: ", machine.err())
+        self.assertIs(signal.getsignal(signal.SIGINT), signal.default_int_handler)
+
     def test_ctrl_c_while_writing_the_record(self) -> None:
         machine = self.machine(generated("t1"), status_answer(("t1", "completed")))
         real_fsync = os.fsync

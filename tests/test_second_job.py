@@ -15,7 +15,7 @@ import sys
 from typing import Any, Dict, List
 
 from fake_nanophoto import video_sha256
-from helpers import CLI, concurrently, stop_process
+from helpers import CLI, concurrently, run_in_process, stop_process, veo
 from test_e2e import FAST, KEY, EndToEnd
 
 load_tests = concurrently  # whole-program tests, run side by side (helpers.ConcurrentSuite)
@@ -425,6 +425,52 @@ class PartFilesAreTheJobsOwn(EndToEnd):
         path = self.document(done)["shots"][0]["file"]
         self.assertFalse(os.path.islink(path))
         self.assertEqual(sha256_of(path), video_sha256("%s.mp4" % job["shots"][0]["taskId"], self.fake.video_size))
+
+    def test_a_video_moved_away_is_never_written_through_the_part_file_it_shares(self) -> None:
+        # A run was stopped once shot-1.mp4 was named: the part file is the same file still. The user moved it away.
+        self.fake.polls_per_shot = 1
+        job = self.saved_job()
+        folder = os.path.join(self.tmp, "v")
+        kept = os.path.join(self.tmp, "kept.mp4")
+        with open(kept, "wb") as handle:
+            handle.write(b"the video, kept elsewhere")
+        os.link(kept, os.path.join(folder, ".shot-1.mp4.%s.part" % job["jobId"]))
+        stamp = os.stat(kept)
+        done = self.run_cli("status", "--job", job["jobId"], "--download", "v", "--json-only")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        with open(kept, "rb") as handle:
+            self.assertEqual(handle.read(), b"the video, kept elsewhere")
+        self.assertEqual((os.stat(kept).st_mtime_ns, os.stat(kept).st_nlink), (stamp.st_mtime_ns, 1))
+        shot = self.document(done)["shots"][0]
+        self.assertEqual(sha256_of(shot["file"]), video_sha256("%s.mp4" % shot["taskId"], self.fake.video_size))
+        self.assertEqual(sorted(os.listdir(folder)), ["shot-1.mp4"])
+
+    def test_a_video_saved_while_the_record_could_not_be_updated_is_not_saved_twice(self) -> None:
+        self.fake.polls_per_shot = 1
+        job = self.document(self.run_cli("submit", "--prompt", "fox", "--json-only"))
+        jobs, fetch = os.path.dirname(job["jobFile"]), veo.urlopen_for("download")
+
+        def full_once_the_name_is_claimed(request: Any, timeout: float) -> Any:  # nothing more goes in the record
+            if os.path.isdir(jobs):
+                os.rename(jobs, jobs + "-away")
+                open(jobs, "w").close()
+            return fetch(request, timeout)
+
+        args = ["status", "--job", job["jobId"], "--follow", "--download", "v", "--json-only", *FAST]
+        done = run_in_process(args, env=self.env, cwd=self.tmp, download_open=full_once_the_name_is_claimed)
+        self.assertNotIn(KEY, done.stdout + done.stderr)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn("could not be updated", done.stderr)
+        shot = self.document(done)["shots"][0]
+        self.assertEqual(sha256_of(shot["file"]), video_sha256("%s.mp4" % shot["taskId"], self.fake.video_size))
+        os.unlink(jobs)
+        os.rename(jobs + "-away", jobs)
+        fetched = len(self.fake.seen(origin="cdn"))
+        done = self.run_cli("status", "--job", job["jobId"], "--download", "v", "--json-only")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(self.document(done)["shots"][0]["file"], shot["file"])  # the one the record missed, no copy
+        self.assertEqual(len(self.fake.seen(origin="cdn")), fetched)
+        self.assertEqual(os.listdir(os.path.join(self.tmp, "v")), ["shot-1.mp4"])
 
     def test_another_jobs_part_file_is_never_taken_up(self) -> None:
         self.fake.polls_per_shot = 1
