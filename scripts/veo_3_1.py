@@ -2252,7 +2252,7 @@ def note_downloads(downloader: Downloader, session: Session, until: Optional[flo
         reporter.write("MEDIA:" + os.path.abspath(saved.path), media=True)  # agents attach these files to their reply
     if results:
         session.save(job)
-    for saved in [item for item in results if not isinstance(item, str) and session.saved]:  # else the proof
+    for saved in [item for item in results if not isinstance(item, str) and session.saved]:  # else kept: proof
         part = saved.part or part_name(saved.path, job.job_id)  # recorded: the part, one with the video, can go
         try:
             os.unlink(part) if os.path.isfile(part) and os.path.samefile(part, saved.path) else None
