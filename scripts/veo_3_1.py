@@ -971,7 +971,10 @@ def read_openclaw_key(environ: Mapping[str, str], home: str, warn: Callable[[str
         entry, parent = (entry.get(part) if isinstance(entry, dict) else None), entry
     from_env = entry.get(ENV_API_KEY) if isinstance(entry, dict) else None
     from_key = parent.get("apiKey") if isinstance(parent, dict) else None
-    return from_env if isinstance(from_env, str) and from_env.strip() else from_key, path
+    value = from_env if isinstance(from_env, str) and from_env.strip() else from_key
+    if isinstance(value, str):  # OpenClaw takes ${VAR} in its config from the environment
+        value = re.sub(r"\$\{([A-Za-z_]\w*)\}", lambda found: environ.get(found.group(1), ""), value)
+    return value, path
 
 
 def find_api_key(flag_key: Optional[str], rt: Runtime, warn: Callable[[str], None]) -> str:
@@ -1163,8 +1166,8 @@ class Api:
         """POST with retries (generate only if surely not taken); while following, None once a round's retries fail."""
         body, attempt, following = dump_json(payload).encode("utf-8"), 0, deadline is not None and guard is None
         while True:
-            try:
-                return self.exchange(path, body, deadline)
+            try:  # a submit in flight is never cut short by --max-wait: the job it may have made would be lost
+                return self.exchange(path, body, None if guard is not None else deadline)
             except TransportError as failure:
                 if guard is not None and failure.delivered is not False:
                     raise outcome_unknown(failure.message, failure.code, failure.http_status)
@@ -1700,8 +1703,8 @@ class Downloader:
         self.done: queue.Queue[Tuple[str, Video, Union[SavedVideo, str]]] = queue.Queue()  # saved, or why not
         self.stop, self.pending = threading.Event(), 0  # pending: started, not yet collected
         self.workers: List[threading.Thread] = []
-        self.started: Set[int] = set()
-        self.failed: List[str] = []
+        self.started: Dict[int, Optional[str]] = {}  # the link each video's last try began with
+        self.failed: Dict[str, str] = {}  # what could not be saved, and why
         rt, log = session.rt, session.reporter.http
         self.fetcher = Fetcher(rt.download_open, opts.timeout, opts.user_agent, self.stop.is_set, log, rt.sleep, local)
 
@@ -1712,9 +1715,11 @@ class Downloader:
         ended = job_status(self.job.tasks) in ("completed", "partial")
         videos = [(task.shot_id, task.video, task) for task in self.job.tasks]  # the shots', then the combined one
         for name, video, task in [*videos, (self.job.job_id, self.job.combined, None)]:
-            if (task.status != "completed" if task else not (ended and video.url)) or id(video) in self.started:
+            ready = task.status == "completed" if task else ended and video.url
+            again = id(video) not in self.started or (video.error and self.started[id(video)] != video.url)
+            if not (ready and again):  # a failed one is tried again when the service gives it a new link
                 continue
-            self.started.add(id(video))
+            self.started[id(video)] = video.url
             self.pending += 1
             problem = video_link_problem(video.url, self.fetcher.local)
             stem, extension = safe_file_stem(redact(name)), video_extension(video.url)  # a name never holds the key
@@ -2116,7 +2121,7 @@ def cmd_status(args: argparse.Namespace, session: Session) -> int:
     else:
         is_path = args.job and (os.sep in args.job or "/" in args.job or args.job.endswith(".json"))
         record = os.path.join(jobs_dir(rt), safe_file_stem(args.job or "") + ".json")  # --job: a path, or a job id
-        job = load_record(newest_record(rt) if args.last else args.job if is_path else record)
+        job = load_record(newest_record(rt) if args.last else os.path.abspath(args.job) if is_path else record)
         if job.status in ("submitting", "unknown"):
             why = job.error or "its submit never got an answer (the run was stopped, or is still waiting)"
             text = "job %s was submitted at %s, but %s; it may exist at the service, and credits may be spent"
@@ -2157,8 +2162,7 @@ def run_job(
                 note_downloads(downloader, session)
             reporter.end_live()
             session.save(job)
-            resume = "resume with: " + session.resume_command(job)
-            reporter.write("interrupted; the job goes on at the service", resume)
+            reporter.write("interrupted; the job goes on at the service", "resume with: " + session.resume_command(job))
             session.output.final(build_result(job, rt.wall() - job.started))
             return EXIT_INTERRUPTED
     except VeoError as err:
@@ -2243,10 +2247,11 @@ def note_downloads(downloader: Downloader, session: Session, until: Optional[flo
         label = "the combined video" if video is job.combined else name
         if isinstance(saved, str):
             video.error = saved
-            downloader.failed.append(label)
+            downloader.failed[label] = saved
             reporter.write("error: could not save %s: %s" % (label, saved))
             continue
         video.file, video.size, video.sha256 = saved.path, saved.size, saved.sha256 or video.sha256
+        downloader.failed.pop(label, None)  # saved at a later try
         verb, took = ("already saved", "") if saved.skipped else ("saved", " in %.2f s" % saved.seconds)
         reporter.info("%s %s: %s (%.1f MB%s)" % (verb, label, saved.path, saved.size / 1e6, took))
         reporter.write("MEDIA:" + os.path.abspath(saved.path), media=True)  # agents attach these files to their reply
@@ -2413,8 +2418,8 @@ def options_from(args: argparse.Namespace, rt: Runtime) -> Options:
     for name in ("poll_interval", "max_wait", "timeout", "max_retries", "download_workers", "user_agent"):
         if getattr(args, name) is not None:
             setattr(opts, name, getattr(args, name))
-            text = str(getattr(args, name))
-            flags += ["--" + name.replace("_", "-"), text[:-2] if text.endswith(".0") else text]
+            flag, text = "--" + name.replace("_", "-"), str(getattr(args, name))
+            flags += [flag + "=" + text] if text[:1] == "-" else [flag, text[:-2] if text.endswith(".0") else text]
     if args.base_url is not None:
         flags += ["--base-url", args.base_url]
     return opts
@@ -2423,15 +2428,16 @@ def options_from(args: argparse.Namespace, rt: Runtime) -> Options:
 def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
     """Parse, run a command, render any error; return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    for before, word in zip(["", *argv], argv):  # a key typed anywhere stays hidden, even after a misspelt flag
-        if key_flag_end(word) or (key_flag_end(before) and word[:1] != "-" and word not in ("submit", "status")):
-            keep_secret(word[key_flag_end(word) :])  # --api-key=KEY and "--api-key KEY" too: all after the name
     args, problem = None, None
     try:
         args = build_parser(" ".join(rt.program)).parse_args(argv)
     except SystemExit as done:  # --help and --version
         return done.code if isinstance(done.code, int) else EXIT_OK
     except VeoError as err:  # a usage error: its form comes from the output flags alone, parsed exactly
+        # Only on a line that does not parse: a key after a misspelt flag stays hidden; a prompt's "capital" is not.
+        for before, word in zip(["", *argv], argv):
+            if key_flag_end(word) or (key_flag_end(before) and word[:1] != "-" and word not in ("submit", "status")):
+                keep_secret(word[key_flag_end(word) :])  # --api-key=KEY, "--api-key KEY" too: all after the name
         problem, words = err, set(argv)
         quiet, verbose = bool(words & {"-q", "--quiet"}), bool(words & {"-v", "--verbose"})
         args = argparse.Namespace(json_only=bool(words & {"--json-only", "--json"}), quiet=quiet, verbose=verbose)

@@ -17,7 +17,7 @@ from typing import Any, List
 from urllib.parse import quote
 
 from fake_nanophoto import FakeNanoPhoto, echo_key_everywhere, inject_lines, links, nested, video_sha256, with_nan
-from helpers import CLI, SHOT, concurrently, veo
+from helpers import CLI, SHOT, concurrently, shots_json, veo
 from test_e2e import FAST, KEY, EndToEnd
 from test_second_job import media_lines, sha256_of
 
@@ -122,6 +122,22 @@ class InjectedText(EndToEnd):
 
 class VideoLinks(EndToEnd):
     in_process = True
+
+    def test_a_video_that_failed_is_tried_again_with_the_next_link(self) -> None:
+        # The service said shot-1 was done before it had a link; the next answer gives one.
+        self.fake.polls_per_shot = 1
+        links, answers = self.fake.video_url, []
+        self.fake.video_url = lambda task_id: (
+            None if not answers.append(task_id) and len(answers) == 1 else links(task_id)
+        )
+        done = self.run_cli(
+            "submit", "--shots-json", shots_json(2), "--follow", "--download", "v", "--json-only", *FAST
+        )
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn("could not save shot-1", done.stderr)  # told, then saved at the next answer
+        result = self.document(done)
+        self.assertEqual([bool(shot["file"]) for shot in result["shots"]], [True, True])
+        self.assertNotIn("downloadError", json.dumps(result))
 
     def test_only_https_or_loopback_links_are_fetched(self) -> None:
         self.fake.polls_per_shot = 1
@@ -541,6 +557,21 @@ class TheKeyInEveryForm(EndToEnd):
             done = self.run_cli("submit", "--prompt", prompt, "--dry-run", "--json-only")
             self.assertEqual(self.document(done)["request"]["body"]["shots"][0]["prompt"], prompt)
 
+    def test_words_like_capital_or_keyframes_on_a_line_that_parses_are_sent_and_named_as_typed(self) -> None:
+        self.fake.polls_per_shot = 1
+        prompt, image = "a capital city at night, key light from the left", "https://img.example.com/api/v1/cat.jpg"
+        folder = os.path.join(self.tmp, "keyframes")
+        args = ["--prompt=" + prompt, "--generation-type", "REFERENCE_2_VIDEO", "--image-url=" + image]
+        done = self.run_cli("submit", *args, "--follow", "--download=" + folder, "--json-only", *FAST)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        shot = self.fake.seen("generate")[-1].json()["shots"][0]
+        self.assertEqual((shot["prompt"], shot["imageUrls"]), (prompt, [image]))
+        path = self.document(done)["shots"][0]["file"]
+        self.assertEqual((os.path.dirname(path), os.path.isfile(path)), (folder, True))
+        self.assertIn("MEDIA:" + path, done.stderr)
+        done = self.run_cli("submit", "--prompt", "- a monkey rides a bicycle", "--dry-run", "--json-only")
+        self.assertEqual(self.document(done)["request"]["body"]["shots"][0]["prompt"], "- a monkey rides a bicycle")
+
     def test_the_environments_key_in_an_early_error_is_not_shown(self) -> None:
         cases = [
             (["submit", "--prompt", "x"], {"NANOPHOTO_BASE_URL": KEY}),  # the key put where the origin goes
@@ -651,6 +682,18 @@ class DeadlinesHold(EndToEnd):
         done = self.run_cli("submit", "--prompt", "x", "--follow", "--max-wait", "1", "--timeout", "60", "--json-only")
         self.assertLess(time.monotonic() - started, 5)
         self.assertEqual(done.returncode, 6, done.stderr)
+
+    def test_a_submit_in_flight_outlives_a_shorter_max_wait(self) -> None:
+        # Cut short, its job would exist at the service with no task IDs to follow it by.
+        self.fake.add_fault("generate", "slow", seconds=1.0)
+        self.fake.polls_per_shot = 10_000
+        done = self.run_cli("submit", "--prompt", "x", "--follow", "--max-wait", "0.3", "--json-only")
+        self.assertEqual(done.returncode, 6, done.stderr)
+        result = self.document(done)
+        self.assertEqual((len(self.fake.seen("generate")), result["shots"][0]["taskId"]), (1, "task_0001_1"))
+        with open(result["jobFile"]) as handle:
+            self.assertEqual(json.load(handle)["status"], "processing")
+        self.assertIn("resume with: ", done.stderr)
 
     def test_max_wait_bounds_the_submit_s_tries_too(self) -> None:
         self.fake.add_fault("generate", "status", status=429, headers={"Retry-After": "20"}, count=3)

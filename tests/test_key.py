@@ -56,6 +56,13 @@ class KeyOrder(MachineTest):
         self.assertEqual(self.submit(machine), 0)
         self.assertEqual(self.sent_key(machine), "Bearer api-key-entry")
 
+    def test_config_value_naming_an_environment_variable(self) -> None:
+        # OpenClaw reads ${VAR} in its config's strings from the environment.
+        machine = self.machine(generated("t1"), environ={"NANOPHOTO_API_KEY": "", "MY_NANO_KEY": "sk-from-the-env"})
+        self.write_config(machine, json.dumps({"skills": {"entries": {"veo-3-1": {"apiKey": "${MY_NANO_KEY}"}}}}))
+        self.assertEqual(self.submit(machine), 0)
+        self.assertEqual(self.sent_key(machine), "Bearer sk-from-the-env")
+
     def test_config_with_comments_and_trailing_commas(self) -> None:
         machine = self.machine(generated("t1"), environ={"NANOPHOTO_API_KEY": ""})
         self.write_config(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -200,6 +201,31 @@ class TheResumeCommandFromOddPlaces(ResumeCommand):
     """The run that prints the command runs in this process unless the process matters (a signal, its own path)."""
 
     in_process = True
+
+    def test_with_a_record_named_by_a_relative_path(self) -> None:
+        for given in ("mine.json", "./mine.json"):  # run in the folder that holds it, as a process: its own folder
+            with self.subTest(given=given):
+                self.fake.polls_per_shot = 10_000
+                job = self.document(self.run_cli("submit", "--prompt", "fox", "--json-only"))
+                shutil.copy(job["jobFile"], os.path.join(self.tmp, "mine.json"))
+                args = ["status", "--job", given, "--follow", "--json-only", "--max-wait", "0.2", *FAST]
+                done = self.run_cli(*args, own_process=True)
+                self.assertEqual(done.returncode, 6, done.stderr)
+                self.assertNotIn("could not be updated", done.stderr)
+                self.assertEqual(self.document(done)["jobFile"], os.path.join(os.path.realpath(self.tmp), "mine.json"))
+                self.fake.polls_per_shot = 1
+                done = self.run_printed(self.resume_line(done.stderr))  # from another folder
+                self.assertEqual((done.returncode, self.document(done)["status"]), (0, "completed"), done.stderr)
+
+    def test_with_a_value_that_starts_with_a_dash(self) -> None:
+        self.fake.polls_per_shot = 10_000
+        args = ["submit", "--prompt", "fox", "--follow", "--json-only", "--max-wait", "0.2", "--user-agent=-x", *FAST]
+        done = self.run_cli(*args)
+        self.assertEqual(done.returncode, 6, done.stderr)
+        self.fake.polls_per_shot = 1
+        done = self.run_printed(self.resume_line(done.stderr))
+        self.assertEqual((done.returncode, self.document(done)["status"]), (0, "completed"), done.stderr)
+        self.assertEqual(self.fake.seen("check-status")[-1].headers["User-Agent"], "-x")
 
     def test_with_a_job_file_in_the_jobs_folder(self) -> None:
         jobs = os.path.join(self.tmp, "state", "jobs")
