@@ -34,6 +34,7 @@ import re  # re and stat are loaded at every start anyway (by json, argparse and
 import stat
 import sys
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 TYPE_CHECKING = False  # typing costs ~5 ms at every start; only the type checker reads it
@@ -402,10 +403,8 @@ def public_host_problem(host: str) -> Optional[str]:
     if ":" not in host and set(host) <= set("0123456789abcdefx."):  # IPv4 as the OS reads it: 0x7f.1, 10.1 too
         import socket
 
-        try:
+        with suppress(OSError):  # else a name after all
             host = socket.inet_ntoa(socket.inet_aton(host))
-        except OSError:  # a name after all
-            pass
     if is_loopback_host(host):
         return "points at this machine (%s)" % host
     if host.endswith((".local", ".internal", ".lan", ".home.arpa")) or ("." not in host and ":" not in host):
@@ -914,11 +913,9 @@ class HeldInterrupts:
         import signal
 
         for signum in (signal.SIGINT, signal.SIGTERM):
-            try:  # an ignored signal stays ignored; outside the main thread there is nothing to hold
+            with suppress(ValueError):  # an ignored signal stays ignored; outside the main thread nothing is held
                 if signal.getsignal(signum) is not signal.SIG_IGN:
                     self.previous[signum] = signal.signal(signum, self.hold) or signal.SIG_DFL
-            except ValueError:
-                pass
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -2180,10 +2177,8 @@ def finish_job(
     downloader.close() if downloader is not None else None
     session.save(job)
     if downloader and not (downloader.failed or downloader.pending or timed_out or job.status == "processing"):
-        try:  # every video is saved: no part file of this job is needed any more, once the record says so
+        with suppress(OSError):  # every video is saved: no part file of this job is needed, once the record says so
             downloader.sweep() if session.saved else None
-        except OSError:
-            pass
     elapsed = session.rt.wall() - job.started
     result = build_result(job, elapsed)
     if failure is None and not timed_out and job.error:
@@ -2259,10 +2254,8 @@ def note_downloads(downloader: Downloader, session: Session, until: Optional[flo
         session.save(job)
     for saved in [item for item in results if not isinstance(item, str) and session.saved]:  # else kept: proof
         part = saved.part or part_name(saved.path, job.job_id)  # recorded: the part, one with the video, can go
-        try:
+        with suppress(OSError):
             os.unlink(part) if os.path.isfile(part) and os.path.samefile(part, saved.path) else None
-        except OSError:
-            pass
     return downloader.pending == 0
 
 
@@ -2335,11 +2328,9 @@ def build_parser(prog: str = SKILL_NAME) -> Parser:
     """The command line; `prog` is how the user ran the program, so that the examples in --help paste as they are."""
 
     def seconds(text: str) -> float:
-        try:
+        with suppress(ValueError):
             if 0 < float(text) <= LONGEST_SECONDS:
                 return float(text)
-        except ValueError:
-            pass
         raise argparse.ArgumentTypeError("%r is not a number of seconds above 0 (like 8 or 0.5)" % text)
 
     def count(text: str, most: int = 10**6, least: int = 0) -> int:
@@ -2451,11 +2442,10 @@ def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
         if not ((args.command == "submit" and args.dry_run) or (args.command == "status" and args.list)):
             import signal  # a run that sends nothing has nothing to keep, and need not import it
 
-            try:  # SIGTERM (what a killed agent tool call sends) stops the run as Ctrl-C does: record kept, exit 130
+            # SIGTERM (what a killed agent tool call sends) stops the run as Ctrl-C does: record kept, exit 130.
+            with suppress(ValueError):  # not the main thread: the caller's handlers stay
                 if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:  # an ignored one stays ignored
                     signal.signal(signal.SIGTERM, signal.default_int_handler)
-            except ValueError:  # not the main thread: the caller's handlers stay
-                pass
         status = cmd_submit(args, session) if args.command == "submit" else cmd_status(args, session)
     except VeoError as err:
         keep_secret(rt.environ.get(ENV_API_KEY, "").strip())  # an error before the key was read may quote it
@@ -2487,10 +2477,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         sys.stdout.flush()
     except (AttributeError, OSError, ValueError):  # the reader went away (| head): say nothing more at exit
-        try:
+        with suppress(AttributeError, OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (AttributeError, OSError, ValueError):
-            pass
     return status
 
 
