@@ -966,12 +966,15 @@ def read_openclaw_key(environ: Mapping[str, str], home: str, warn: Callable[[str
         return None, path
     for part in ("skills", "entries", SKILL_NAME, "env"):
         entry, parent = (entry.get(part) if isinstance(entry, dict) else None), entry
-    from_env = entry.get(ENV_API_KEY) if isinstance(entry, dict) else None
-    from_key = parent.get("apiKey") if isinstance(parent, dict) else None
-    value = from_env if isinstance(from_env, str) and from_env.strip() else from_key
-    if isinstance(value, str):  # OpenClaw takes ${VAR} in its config from the environment
-        value = re.sub(r"\$\{([A-Za-z_]\w*)\}", lambda found: environ.get(found.group(1), ""), value)
-    return value, path
+
+    def filled(value: Any) -> Any:  # as OpenClaw reads it: ${VAR} from the environment (unset: empty), $${VAR} as is
+        if not isinstance(value, str):
+            return value
+        return re.sub(r"\$(\$?)\{([A-Z_][A-Z0-9_]*)\}", lambda f: f[0][1:] if f[1] else environ.get(f[2], ""), value)
+
+    from_env = filled(entry.get(ENV_API_KEY)) if isinstance(entry, dict) else None
+    from_key = filled(parent.get("apiKey")) if isinstance(parent, dict) else None
+    return from_env if isinstance(from_env, str) and from_env.strip() else from_key, path
 
 
 def find_api_key(flag_key: Optional[str], rt: Runtime, warn: Callable[[str], None]) -> str:
@@ -1701,7 +1704,7 @@ class Downloader:
         self.stop, self.pending = threading.Event(), 0  # pending: started, not yet collected
         self.workers: List[threading.Thread] = []
         self.started: Dict[int, Optional[str]] = {}  # the link each video's last try began with
-        self.failed: Dict[str, str] = {}  # what could not be saved, and why
+        self.failed: Dict[int, str] = {}  # the videos not saved (by id), and how they are named
         rt, log = session.rt, session.reporter.http
         self.fetcher = Fetcher(rt.download_open, opts.timeout, opts.user_agent, self.stop.is_set, log, rt.sleep, local)
 
@@ -1713,7 +1716,8 @@ class Downloader:
         videos = [(task.shot_id, task.video, task) for task in self.job.tasks]  # the shots', then the combined one
         for name, video, task in [*videos, (self.job.job_id, self.job.combined, None)]:
             ready = task.status == "completed" if task else ended and video.url
-            again = id(video) not in self.started or (video.error and self.started[id(video)] != video.url)
+            tried = id(video) in self.started
+            again = not tried or (video.error and self.started[id(video)] != video.url)
             if not (ready and again):  # a failed one is tried again when the service gives it a new link
                 continue
             self.started[id(video)] = video.url
@@ -1724,6 +1728,9 @@ class Downloader:
                 self.done.put((name, video, problem or SavedVideo(video.file or "", video.size or 0, "", skipped=True)))
                 continue
             video.size, video.sha256, video.error = None, None, None
+            if tried and video.file:  # what the other link left may start another file: from byte 0, then
+                with suppress(OSError):
+                    os.unlink(part_name(video.file, self.job.job_id))
 
             def record(path: str, video: Video = video) -> None:
                 video.file = path
@@ -2185,7 +2192,8 @@ def finish_job(
         failure = VeoError("BAD_RESPONSE", job.error, hint=PAY_TWICE_HINT)
     if failure is None and not timed_out and downloader is not None and downloader.failed:
         hint = "run the resume command below: it fetches only what is missing"
-        failure = VeoError("DOWNLOAD_FAILED", "%s could not be saved" % " and ".join(downloader.failed), hint=hint)
+        names = " and ".join(downloader.failed.values())
+        failure = VeoError("DOWNLOAD_FAILED", "%s could not be saved" % names, hint=hint)
     if timed_out:
         result["status"] = "timeout"
         reporter.write("error: " + timed_out)
@@ -2242,11 +2250,11 @@ def note_downloads(downloader: Downloader, session: Session, until: Optional[flo
         label = "the combined video" if video is job.combined else name
         if isinstance(saved, str):
             video.error = saved
-            downloader.failed[label] = saved
+            downloader.failed[id(video)] = label
             reporter.write("error: could not save %s: %s" % (label, saved))
             continue
         video.file, video.size, video.sha256 = saved.path, saved.size, saved.sha256 or video.sha256
-        downloader.failed.pop(label, None)  # saved at a later try
+        downloader.failed.pop(id(video), None)  # saved at a later try
         verb, took = ("already saved", "") if saved.skipped else ("saved", " in %.2f s" % saved.seconds)
         reporter.info("%s %s: %s (%.1f MB%s)" % (verb, label, saved.path, saved.size / 1e6, took))
         reporter.write("MEDIA:" + os.path.abspath(saved.path), media=True)  # agents attach these files to their reply
@@ -2410,7 +2418,8 @@ def options_from(args: argparse.Namespace, rt: Runtime) -> Options:
         if getattr(args, name) is not None:
             setattr(opts, name, getattr(args, name))
             flag, text = "--" + name.replace("_", "-"), str(getattr(args, name))
-            flags += [flag + "=" + text] if text[:1] == "-" else [flag, text[:-2] if text.endswith(".0") else text]
+            text = text[:-2] if text.endswith(".0") and text[:-2].isdecimal() else text  # 8.0 is said 8
+            flags += [flag + "=" + text] if text[:1] == "-" else [flag, text]
     if args.base_url is not None:
         flags += ["--base-url", args.base_url]
     return opts
@@ -2455,11 +2464,12 @@ def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
         status = err.exit_status
     except KeyboardInterrupt:  # before any job existed, or pressed twice as the result was written
         reporter.end_live()
-        reporter.write("interrupted")
+        text = "interrupted; a job submitted before is in status --list: look there before submitting again"
+        reporter.write(text)
         status = EXIT_INTERRUPTED
         try:  # stdout still promises a document (unless a stuck stdout is why the user pressed again)
             if not output.used:
-                output.final(VeoError("INTERRUPTED", "interrupted", EXIT_INTERRUPTED).to_json())
+                output.final(VeoError("INTERRUPTED", text, EXIT_INTERRUPTED).to_json())
         except KeyboardInterrupt:
             pass
     if output.broken:

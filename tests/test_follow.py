@@ -437,6 +437,22 @@ class Interrupt(MachineTest):
         self.assertEqual((result["status"], result["shots"][0]["taskId"]), ("processing", "t1"))
         self.assertIn("resume with: ", machine.err())
         self.assertIs(signal.getsignal(signal.SIGINT), signal.default_int_handler)
+        # Pressed a third time: it stops at once, and says where the job is.
+        machine = self.machine(generated("t1"), status_answer(("t1", "processing")))
+        machine.rt.sleep = lambda seconds: pressed.append(seconds) or signal.raise_signal(signal.SIGINT)
+        wall = machine.rt.wall
+
+        def twice() -> float:
+            if pressed:
+                pressed.clear()
+                signal.raise_signal(signal.SIGINT)
+                signal.raise_signal(signal.SIGINT)
+            return wall()
+
+        machine.rt.wall = twice
+        self.assertEqual(machine.run("submit", "--shots-json", shots_json(), "--follow", "--json-only"), 130)
+        self.assertIn("status --list", machine.document()["error"]["message"])
+        self.assertTrue(os.listdir(os.path.join(machine.home, "state", "jobs")))
 
     def test_ctrl_c_while_writing_the_record(self) -> None:
         machine = self.machine(generated("t1"), status_answer(("t1", "completed")))

@@ -8,16 +8,18 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import itertools
 import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from typing import Any, List
 from urllib.parse import quote
 
 from fake_nanophoto import FakeNanoPhoto, echo_key_everywhere, inject_lines, links, nested, video_sha256, with_nan
-from helpers import CLI, SHOT, concurrently, shots_json, veo
+from helpers import CLI, SHOT, concurrently, run_in_process, shots_json, veo
 from test_e2e import FAST, KEY, EndToEnd
 from test_second_job import media_lines, sha256_of
 
@@ -139,6 +141,28 @@ class VideoLinks(EndToEnd):
         self.assertEqual([bool(shot["file"]) for shot in result["shots"]], [True, True])
         self.assertNotIn("downloadError", json.dumps(result))
 
+    def test_a_video_tried_again_at_a_new_link_starts_from_its_first_byte(self) -> None:
+        # What was fetched from the old link may be the start of another file: it is not resumed at the new one.
+        self.fake.polls_per_shot = 5  # shot-2 completes five polls after shot-1
+        link, polls = self.fake.video_url, itertools.count()
+        self.fake.video_url = lambda task_id: link(task_id) + "&poll=%d" % next(polls)  # a new link every answer
+        self.fake.add_fault("video", "cut", count=veo.DOWNLOAD_TRIES)  # every try at the first link is cut short
+
+        def sleep(seconds: float) -> None:  # between polls, once shot-1 is done: not before its tries are made
+            polling = threading.current_thread().name != "veo-download"  # a download's back-off is let through
+            while polling and 0 < len(self.fake.seen(origin="cdn")) < veo.DOWNLOAD_TRIES:
+                time.sleep(0.01)
+            time.sleep(min(seconds, 0.05))
+
+        args = ["submit", "--shots-json", shots_json(2), "--follow", "--download", "v", "--json-only", *FAST]
+        done = run_in_process(args, env=self.env, cwd=self.tmp, sleep=sleep)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        fetches = [r for r in self.fake.seen(origin="cdn") if "task_0001_1" in r.path]
+        self.assertGreater(len(fetches), veo.DOWNLOAD_TRIES)
+        self.assertNotIn("Range", fetches[veo.DOWNLOAD_TRIES].headers)  # the new link: from byte 0
+        shot = self.document(done)["shots"][0]
+        self.assertEqual(sha256_of(shot["file"]), video_sha256("task_0001_1.mp4", self.fake.video_size))
+
     def test_only_https_or_loopback_links_are_fetched(self) -> None:
         self.fake.polls_per_shot = 1
         for base in (
@@ -214,6 +238,16 @@ class NeverLoseAJobNeverPayTwice(EndToEnd):
         self.assertEqual(done.returncode, 7, done.stderr)
         self.assertIn("the job record could not be written to %s" % os.path.join(blocker, "state", "jobs"), done.stderr)
         self.assertEqual(self.fake.requests, [])
+
+    def test_one_of_two_tasks_of_a_shot_not_saved_is_a_failed_download(self) -> None:
+        self.fake.polls_per_shot, self.fake.shape = 1, {"duplicate_tasks"}
+        self.fake.gone.add("task_0001_1.mp4")  # the first task's link is gone; the second's saves
+        done = self.run_cli("submit", "--prompt", "fox", "--follow", "--download", "v", "--json-only", *FAST)
+        self.assertEqual(done.returncode, 7, done.stderr)  # not 0: a video was not saved
+        result = self.document(done)
+        self.assertEqual(result["error"]["code"], "DOWNLOAD_FAILED")
+        self.assertEqual(sorted(bool(shot["file"]) for shot in result["shots"]), [False, True])
+        self.assertIn("resume with: ", done.stderr)
 
     def test_numeric_task_ids_and_two_tasks_for_one_shot_are_all_followed(self) -> None:
         self.fake.polls_per_shot = 1

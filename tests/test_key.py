@@ -62,6 +62,13 @@ class KeyOrder(MachineTest):
         self.write_config(machine, json.dumps({"skills": {"entries": {"veo-3-1": {"apiKey": "${MY_NANO_KEY}"}}}}))
         self.assertEqual(self.submit(machine), 0)
         self.assertEqual(self.sent_key(machine), "Bearer sk-from-the-env")
+        for value, sent in (("${UNSET_ONE}", "api-key-entry"), ("$${MY_NANO_KEY}", "${MY_NANO_KEY}")):
+            with self.subTest(value=value):  # an unset one is no key: the next place is read; $$ keeps it as it is
+                machine = self.machine(generated("t1"), environ={"NANOPHOTO_API_KEY": "", "MY_NANO_KEY": "sk-env"})
+                entry = {"env": {"NANOPHOTO_API_KEY": value}, "apiKey": "api-key-entry"}
+                self.write_config(machine, json.dumps({"skills": {"entries": {"veo-3-1": entry}}}))
+                self.assertEqual(self.submit(machine), 0)
+                self.assertEqual(self.sent_key(machine), "Bearer " + sent)
 
     def test_config_with_comments_and_trailing_commas(self) -> None:
         machine = self.machine(generated("t1"), environ={"NANOPHOTO_API_KEY": ""})
