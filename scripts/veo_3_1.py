@@ -1728,9 +1728,6 @@ class Downloader:
                 self.done.put((name, video, problem or SavedVideo(video.file or "", video.size or 0, "", skipped=True)))
                 continue
             video.size, video.sha256, video.error = None, None, None
-            if tried and video.file:  # what the other link left may start another file: from byte 0, then
-                with suppress(OSError):
-                    os.unlink(part_name(video.file, self.job.job_id))
 
             def record(path: str, video: Video = video) -> None:
                 video.file = path
@@ -1741,6 +1738,7 @@ class Downloader:
                 if handle is None:  # a stopped run had given it this name
                     self.done.put((name, video, SavedVideo(path, os.path.getsize(path), file_sha256(path))))
                 else:
+                    handle.truncate(0) if tried else None  # what another link gave may start another file: byte 0
                     self.todo.put((name, video, path, part_name(path, self.job.job_id), handle, stem, extension))
                     if len(self.workers) < min(self.session.opts.download_workers, self.pending):
                         self.workers.append(threading.Thread(target=self.work, name="veo-download", daemon=True))
