@@ -2251,7 +2251,7 @@ def note_downloads(downloader: Downloader, session: Session, until: Optional[flo
             downloader.failed[id(video)] = label
             reporter.write("error: could not save %s: %s" % (label, saved))
             continue
-        video.file, video.size, video.sha256 = saved.path, saved.size, saved.sha256 or video.sha256
+        video.file, video.size, video.sha256, video.error = saved.path, saved.size, saved.sha256 or video.sha256, None
         downloader.failed.pop(id(video), None)  # saved at a later try
         verb, took = ("already saved", "") if saved.skipped else ("saved", " in %.2f s" % saved.seconds)
         reporter.info("%s %s: %s (%.1f MB%s)" % (verb, label, saved.path, saved.size / 1e6, took))
@@ -2393,6 +2393,10 @@ def build_parser(prog: str = SKILL_NAME) -> Parser:
 
 def options_from(args: argparse.Namespace, rt: Runtime) -> Options:
     """The run's Options from its parsed command line: defaults filled in, text checked, the download folder ready."""
+    try:
+        os.getcwd()  # relative paths are taken from it
+    except OSError as exc:
+        raise usage_error("the current folder cannot be read (%s)" % exc.strerror, "cd to another; nothing was sent")
     prompt_problem = unsendable_text(getattr(args, "prompt", None) or "")
     for flag, problem in (("--prompt", prompt_problem), ("--user-agent", header_problem(args.user_agent or ""))):
         if problem:
@@ -2413,10 +2417,11 @@ def options_from(args: argparse.Namespace, rt: Runtime) -> Options:
         flags += ["--download", opts.download]
     flags += [flag for flag in ("--json-only", "--quiet", "--verbose") if getattr(args, flag[2:].replace("-", "_"))]
     for name in ("poll_interval", "max_wait", "timeout", "max_retries", "download_workers", "user_agent"):
-        if getattr(args, name) is not None:
-            setattr(opts, name, getattr(args, name))
-            flag, text = "--" + name.replace("_", "-"), str(getattr(args, name))
-            text = text[:-2] if text.endswith(".0") and text[:-2].isdecimal() else text  # 8.0 is said 8
+        value = getattr(args, name)
+        if value is not None:
+            setattr(opts, name, value)
+            flag, text = "--" + name.replace("_", "-"), str(value)
+            text = text[:-2] if isinstance(value, float) and text.endswith(".0") else text  # 8.0 is said 8
             flags += [flag + "=" + text] if text[:1] == "-" else [flag, text]
     if args.base_url is not None:
         flags += ["--base-url", args.base_url]
@@ -2462,7 +2467,7 @@ def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
         status = err.exit_status
     except KeyboardInterrupt:  # before any job existed, or pressed twice as the result was written
         reporter.end_live()
-        text = "interrupted; a job submitted before is in status --list: look there before submitting again"
+        text = "interrupted; a job submitted before is in status --list (or --job-file): look there before submitting"
         reporter.write(text)
         status = EXIT_INTERRUPTED
         try:  # stdout still promises a document (unless a stuck stdout is why the user pressed again)

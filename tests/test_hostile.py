@@ -125,6 +125,21 @@ class InjectedText(EndToEnd):
 class VideoLinks(EndToEnd):
     in_process = True
 
+    def test_a_video_saved_at_a_later_answer_keeps_no_download_error(self) -> None:
+        self.fake.polls_per_shot = 3  # shot-1 completes at the third answer, shot-2 at the sixth
+        job = self.document(self.run_cli("submit", "--shots-json", shots_json(2), "--json-only"))
+        self.fake.jobs[self.fake.tasks["task_0001_1"].job_id].ticks = 2
+        self.assertEqual(self.run_cli("status", "--job", job["jobId"], "--download", "v").returncode, 0)  # shot-1
+        link, answers = self.fake.video_url, []
+        bad = "http://10.0.0.7/v.mp4"  # never fetched: then the same video at its own link, already saved
+        self.fake.video_url = lambda task_id: (
+            bad if not answers.append(task_id) and len(answers) == 1 else link(task_id)
+        )
+        done = self.run_cli("status", "--job", job["jobId"], "--follow", "--download", "v", "--json-only", *FAST)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn("already saved shot-1", done.stderr)
+        self.assertNotIn("downloadError", json.dumps(self.document(done)))
+
     def test_a_video_that_failed_is_tried_again_with_the_next_link(self) -> None:
         # The service said shot-1 was done before it had a link; the next answer gives one.
         self.fake.polls_per_shot = 1
@@ -408,6 +423,19 @@ class NoTraceback(EndToEnd):
     """run_cli itself fails any test whose stderr holds a traceback."""
 
     in_process = True
+
+    def test_a_current_folder_deleted_under_the_run(self) -> None:
+        folder = os.path.join(self.tmp, "gone")
+        os.makedirs(folder)
+        for args in (["status", "--job", "mine.json"], ["submit", "--prompt", "x", "--job-file", "j.json"]):
+            with self.subTest(args=args):  # a shell in that folder removes it, then starts the program there
+                line = 'cd "$1" && rmdir "$1" && shift && exec "$@"'
+                command = ["sh", "-c", line, "sh", folder, *CLI, *args, "--json-only"]
+                done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, **self.env))
+                self.assertEqual((done.returncode, "Traceback" in done.stderr), (2, False), done.stderr)
+                self.assertIn("the current folder cannot be read", json.loads(done.stdout)["error"]["message"])
+                os.makedirs(folder)
+        self.assertEqual(self.fake.requests, [])
 
     def test_download_folders_that_cannot_be_used(self) -> None:
         blocker = os.path.join(self.tmp, "a-file")

@@ -227,8 +227,9 @@ class TheResumeCommandFromOddPlaces(ResumeCommand):
         self.assertEqual((done.returncode, self.document(done)["status"]), (0, "completed"), done.stderr)
         self.assertEqual(self.fake.seen("check-status")[-1].headers["User-Agent"], "-x")
         self.fake.polls_per_shot = 10_000
-        done = self.run_cli("submit", "--prompt", "fox", "--follow", "--max-wait", "0.2", "--user-agent", "Bot/2.0")
-        self.assertIn(" --user-agent Bot/2.0", self.resume_line(done.stderr))  # as typed: 8.0 only is said 8
+        for agent in ("Bot/2.0", "1.0"):  # as typed: only a number of seconds, 8.0, is said 8
+            done = self.run_cli("submit", "--prompt", "fox", "--follow", "--max-wait", "0.2", "--user-agent", agent)
+            self.assertIn(" --user-agent %s " % agent, self.resume_line(done.stderr) + " ")
 
     def test_with_a_job_file_in_the_jobs_folder(self) -> None:
         jobs = os.path.join(self.tmp, "state", "jobs")
