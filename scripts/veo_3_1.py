@@ -1761,7 +1761,7 @@ class Downloader:
         for _ in self.workers:
             self.todo.put(None)
         end = time.monotonic() + seconds
-        for worker in self.workers:
+        for worker in [worker for worker in self.workers if worker.is_alive()]:  # a Ctrl-C may cut a start() short
             worker.join(max(0.0, end - time.monotonic()))
 
     def sweep(self) -> None:

@@ -454,6 +454,26 @@ class Interrupt(MachineTest):
         self.assertIn("status --list", machine.document()["error"]["message"])
         self.assertTrue(os.listdir(os.path.join(machine.home, "state", "jobs")))
 
+    def test_ctrl_c_just_as_a_download_thread_starts(self) -> None:
+        import threading
+        from unittest import mock
+
+        start = threading.Thread.start
+
+        def pressed_as_it_starts(thread: threading.Thread) -> None:  # the thread object exists, never started
+            if thread.name != "veo-download":
+                return start(thread)
+            raise KeyboardInterrupt
+
+        machine = self.machine(generated("t1"), status_answer(("t1", "completed"), top="completed"))
+        with mock.patch.object(threading.Thread, "start", pressed_as_it_starts):
+            folder = os.path.join(machine.home, "v")
+            args = ["submit", "--shots-json", shots_json(), "--follow", "--download", folder, "--json-only"]
+            self.assertEqual(machine.run(*args), 130)
+        self.assertNotIn("Traceback", machine.err())
+        self.assertIn("resume with: ", machine.err())
+        self.assertEqual(machine.document()["shots"][0]["taskId"], "t1")
+
     def test_ctrl_c_while_writing_the_record(self) -> None:
         machine = self.machine(generated("t1"), status_answer(("t1", "completed")))
         real_fsync = os.fsync
