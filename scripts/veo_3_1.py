@@ -1870,11 +1870,10 @@ class Output:
 
     def __init__(self, stream: Optional[IO[str]], *, json_only: bool, human: bool) -> None:
         self.stream, self.json_only, self.human = stream, json_only, human and not json_only
-        self.broken, self.used = "", False  # why stdout could not be written; whether anything went to it
+        self.broken, self.used = "", False  # why stdout could not be written; whether a document went to it
 
     def write(self, text: str) -> None:
         """Write and flush; a stdout that is closed or full is noted, not a crash."""
-        self.used = True
         try:
             assert self.stream is not None, "standard output is closed"
             self.stream.write(text)
@@ -1884,12 +1883,13 @@ class Output:
 
     def emit(self, document: Any) -> None:
         """One JSON document on a line of its own."""
+        self.used = True
         self.write(dump_json(document) + "\n")
 
     def stage(self, name: str, payload: Dict[str, Any]) -> None:
         """An NDJSON stage line (not with --json-only or for people)."""
-        if not self.json_only and not self.human:
-            self.emit(dict({"stage": name}, **payload))
+        if not self.json_only and not self.human:  # a progress line: the result (or the error) still follows
+            self.write(dump_json(dict({"stage": name}, **payload)) + "\n")
 
     def final(self, result: Dict[str, Any], table: str = "") -> None:
         """The result or error object, last; a person at a terminal gets `table` instead."""

@@ -453,6 +453,9 @@ class Interrupt(MachineTest):
         self.assertEqual(machine.run("submit", "--shots-json", shots_json(), "--follow", "--json-only"), 130)
         self.assertIn("status --list", machine.document()["error"]["message"])
         self.assertTrue(os.listdir(os.path.join(machine.home, "state", "jobs")))
+        machine = machine.again(generated("t2"), status_answer(("t2", "processing")))  # NDJSON: it still ends so
+        self.assertEqual(machine.run("submit", "--shots-json", shots_json(), "--follow"), 130)
+        self.assertEqual(machine.lines()[-1]["result"]["error"]["code"], "INTERRUPTED")
 
     def test_ctrl_c_just_as_a_download_thread_starts(self) -> None:
         import threading
