@@ -1855,9 +1855,13 @@ class Reporter:
             state = display_state(task)
             shown = "\x1b[%sm%s\x1b[0m" % (COLORS[state], state.ljust(7))
             note = format_duration(took) if took is not None else ""
-            if state == "failed" and task.error:
-                note = (note + "  " + task.error)[:60]
+            note = (note + "  " + task.error)[:60] if state == "failed" and task.error else note
             lines.append("  %s  %s  %s" % (clean_line(task.shot_id, 24).ljust(width), shown, clean_line(note)))
+        columns, rows = terminal_size(self.stream)
+        cells = [sum(1 + (ord(c) > 0x10FF) for c in re.sub("\x1b\\[[0-9;]*m", "", line)) for line in lines]  # wide: 2
+        if rows and (len(lines) >= rows or max(cells) >= columns):  # it would wrap, or rise above the screen's top
+            self.block, self.live = [], False  # so it cannot be redrawn in place: a line per change from now on
+            return self.shots(job, elapsed, changed)
         self.draw([], lines)
 
     def end_live(self) -> None:
@@ -2311,7 +2315,7 @@ class Parser(argparse.ArgumentParser):
 
     def __init__(self, **kwargs: Any) -> None:
         # Given no width, argparse imports shutil (~2 ms at every start) to learn it.
-        width, kind = terminal_columns() - 2, argparse.RawDescriptionHelpFormatter
+        width, kind = terminal_size()[0] - 2, argparse.RawDescriptionHelpFormatter
         super().__init__(allow_abbrev=False, formatter_class=lambda prog: kind(prog, width=width), **kwargs)
 
     def error(self, message: str) -> Any:
@@ -2319,15 +2323,12 @@ class Parser(argparse.ArgumentParser):
         raise usage_error(message, "see %s --help" % self.prog)
 
 
-def terminal_columns() -> int:
-    """The width for --help: $COLUMNS, else the terminal's, else 80 (what argparse finds, without importing shutil)."""
-    columns = os.environ.get("COLUMNS", "")
-    if columns.isdecimal() and int(columns):
-        return int(columns)
-    try:
-        return os.get_terminal_size(sys.__stdout__.fileno() if sys.__stdout__ else -1).columns
-    except (AttributeError, ValueError, OSError):  # no terminal, or a stream without a descriptor
-        return 80
+def terminal_size(stream: Any = None) -> Tuple[int, int]:
+    """Columns ($COLUMNS, else the terminal's, else 80: what argparse finds, without shutil) and rows (0: unknown)."""
+    columns, size = os.environ.get("COLUMNS", ""), os.terminal_size((80, 0))
+    with suppress(AttributeError, ValueError, OSError):  # no terminal, or a stream without a descriptor
+        size = os.get_terminal_size((stream or sys.__stdout__).fileno())  # type: ignore[union-attr]
+    return (int(columns) if columns.isdecimal() and int(columns) else size.columns), size.lines
 
 
 def build_parser(prog: str = SKILL_NAME) -> Parser:

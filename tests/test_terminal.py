@@ -118,6 +118,15 @@ class Terminal(unittest.TestCase):
             '{"prompt":"bad [fail]","generationType":"TEXT_2_VIDEO","aspectRatio":"16:9"}]'
         )
 
+    def test_a_block_wider_than_the_terminal_becomes_a_line_per_change(self) -> None:
+        # Lines that wrap (or a block taller than the screen) cannot be redrawn in place: copies would pile up.
+        args = ["submit", "--shots-json", self.shots(), "--follow", "--poll-interval", "0.3"]
+        status, terminal, _ = self.run_in_pty(*args, columns=40)
+        self.assertEqual(status, 1)
+        self.assertNotRegex(terminal, r"\x1b\[\d+A")  # the cursor never went back up
+        self.assertRegex(terminal, r"\] shot-1: done")
+        self.assertRegex(terminal, r"\] shot-2: failed")
+
     def test_live_block_redrawn_in_place_with_colour_and_a_table(self) -> None:
         status, terminal, _ = self.run_in_pty(
             "submit", "--shots-json", self.shots(), "--follow", "--poll-interval", "0.3", "--download", "v"
