@@ -1189,7 +1189,7 @@ class Api:
     def exchange(self, path: str, body: bytes, deadline: Optional[float] = None) -> Any:
         """One POST, logged with --verbose (method, path, status, time); the answer's JSON, or a TransportError."""
         started, opts = self.rt.clock(), self.opts
-        timeout = opts.timeout if deadline is None else max(0.01, min(opts.timeout, deadline - started))  # no later
+        timeout = opts.timeout if deadline is None else min(opts.timeout, max(1.0, deadline - started))  # 1 s at least
         try:
             reply = self.post(self.base_url + path, body, timeout)
         except TransportError as failure:

@@ -193,6 +193,21 @@ class Following(MachineTest):
         self.assertIn("status --job %s --follow" % result["jobId"], machine.err())
         self.assertIn("error: --max-wait ran out", machine.err())
 
+    def test_a_check_that_starts_past_the_deadline_still_gets_a_second_to_answer(self) -> None:
+        machine = self.machine(generated("t1"), status_answer(("t1", "processing")))
+        opener = machine.opener
+
+        def slow_submit(request: Any, timeout: float) -> Any:
+            machine.time.now += 40  # the submit outlived --max-wait (it is never cut), so the first check starts late
+            return opener(request, timeout)
+
+        machine.rt.api_open = slow_submit
+        status = machine.run("submit", "--shots-json", shots_json(), "--follow", "--max-wait", "30", "--json-only")
+        self.assertEqual(status, 6, machine.err())
+        self.assertEqual(opener.timeouts, [60.0, 1.0])  # asked, not cut to nothing: a slow start is not a slow service
+        self.assertNotIn("did not answer", machine.err())
+        self.assertEqual(machine.document()["shots"][0]["status"], "processing")
+
     def test_default_max_wait_grows_with_shots(self) -> None:
         self.assertEqual(veo.default_max_wait(1), 1800.0)
         self.assertEqual(veo.default_max_wait(21), 6300.0)
