@@ -34,7 +34,7 @@ import re  # re and stat are loaded at every start anyway (by json, argparse and
 import stat
 import sys
 import time
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
 
 TYPE_CHECKING = False  # typing costs ~5 ms at every start; only the type checker reads it
@@ -1968,8 +1968,6 @@ class Session:
 
 def read_shots_source(args: argparse.Namespace, rt: Runtime) -> Any:
     """The raw shots from --shots-json, --shots-file or --prompt (argparse lets exactly one through)."""
-    from contextlib import nullcontext
-
     hint = "give exactly one of --shots-json JSON, --shots-file PATH (- for standard input), --prompt TEXT"
     prompt_only = ("--generation-type", "--aspect-ratio", "--image-url", "--shot-id")
     given = [flag for flag in prompt_only if getattr(args, flag[2:].replace("-", "_")) is not None]
@@ -1985,10 +1983,11 @@ def read_shots_source(args: argparse.Namespace, rt: Runtime) -> Any:
     try:
         if args.shots_file == "-" and rt.stdin is None:
             raise OSError("standard input is closed")
-        with open(args.shots_file, encoding="utf-8-sig") if args.shots_file != "-" else nullcontext(rt.stdin) as stream:
-            text = stream.read(64 * 1024 * 1024 + 1)  # type: ignore[union-attr]
-        if len(text) > 64 * 1024 * 1024:
+        with open(args.shots_file, "rb") if args.shots_file != "-" else nullcontext(rt.stdin) as stream:
+            data = getattr(stream, "buffer", stream).read(64 * 1024 * 1024 + 1)  # type: ignore[union-attr]
+        if len(data) > 64 * 1024 * 1024:
             raise OSError("over 64 MiB")
+        text = data.decode("utf-8-sig") if isinstance(data, bytes) else data.lstrip("\ufeff")  # not the locale's
     except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
         reason = clean_line(getattr(exc, "strerror", None) or str(exc), 120)
         raise usage_error("the shots file %s could not be read (%s)" % (where, reason), hint)

@@ -283,6 +283,11 @@ class AsAUserRunsIt(EndToEnd):
         done = self.run_cli("submit", "--shots-file", "-", "--json-only", stdin=self.shots("three"))
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertEqual(self.fake.seen("generate")[-1].json()["shots"][0]["prompt"], "three")
+        # UTF-8 with a BOM, piped where the locale's encoding is another (as on Windows, whose pipes are cp1252)
+        shots, windows = "\ufeff" + self.shots("un café — naïve"), {"PYTHONIOENCODING": "cp1252"}
+        done = self.run_cli("submit", "--shots-file", "-", "--json-only", stdin=shots, env=windows)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(self.fake.seen("generate")[-1].json()["shots"][0]["prompt"], "un café — naïve")
 
     def test_a_real_sigint_at_any_moment_keeps_the_job(self) -> None:
         self.fake.polls_per_shot = 4
