@@ -764,10 +764,11 @@ def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
     try:
         seconds = float(value.strip())
     except ValueError:
-        from email.utils import parsedate_to_datetime
+        from email.utils import mktime_tz, parsedate_tz
 
         try:
-            seconds = parsedate_to_datetime(value.strip()).timestamp() - now
+            parsed = parsedate_tz(value.strip())  # a date without a zone (asctime's form) is GMT, never local time
+            seconds = mktime_tz((*parsed[:9], parsed[9] or 0)) - now  # type: ignore[index]
         except (TypeError, ValueError, IndexError, OverflowError):
             return None
     return min(max(0.0, seconds), 10.0**7) if seconds - seconds == 0 else None  # past 100 days: as good as never

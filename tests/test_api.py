@@ -7,6 +7,7 @@ import os
 import random
 import re
 import socket
+import subprocess
 import sys
 import threading
 import urllib.error
@@ -248,6 +249,16 @@ class Retries(MachineTest):
         self.assertEqual(machine.run("status", "--task-ids-json", TASKS, "--json-only"), 0)
         self.assertEqual(machine.time.sleeps[0], 7.0)
         self.assertAlmostEqual(machine.time.sleeps[1], 23.0, delta=0.01)
+
+    def test_a_retry_after_date_in_any_of_http_s_three_forms_is_gmt_whatever_the_local_zone(self) -> None:
+        forms = ("Sun, 01 Nov 2026 00:00:30 GMT", "Sunday, 01-Nov-26 00:00:30 GMT", "Sun Nov  1 00:00:30 2026")
+        code = "from helpers import veo; print([veo.parse_retry_after(f, 1793491200.0) for f in %r])" % (forms,)
+        for zone in ("WEST+8", "EAST-9"):  # POSIX zones: 8 h behind and 9 h ahead of GMT, no tz database needed
+            here = os.path.dirname(os.path.abspath(__file__))
+            done = subprocess.run(
+                [sys.executable, "-c", code], env=dict(os.environ, TZ=zone), capture_output=True, cwd=here
+            )
+            self.assertEqual(done.stdout.decode().strip(), "[30.0, 30.0, 30.0]", (zone, done.stderr))
 
     def test_a_retry_after_too_long_for_a_one_off_call_ends_at_once(self) -> None:
         machine = self.machine((429, {"errorCode": "API_KEY_RATE_LIMIT_EXCEEDED"}, {"Retry-After": "3600"}))
