@@ -1016,7 +1016,7 @@ def jobs_dir(rt: Runtime) -> str:
 
 # ---- Transport: the one place that touches urllib ----
 
-_OPENERS: Dict[str, Any] = {}  # urlopen_for's openers, by kind, each built on first use
+_OPENERS: Dict[Tuple[str, bool], Any] = {}  # urlopen_for's openers, by kind and loopback, each built on first use
 
 
 @dataclass
@@ -1053,9 +1053,11 @@ def urlopen_for(kind: str) -> Callable[[Any, float], Any]:
     """urlopen for API calls ("api": a redirect is an answer, not followed) or downloads (5 at most, https only)."""
 
     def urlopen(request: Any, timeout: float) -> Any:
-        if kind not in _OPENERS:  # built on first use: a dry run never imports urllib.request
-            import urllib.request
-            from urllib.parse import urlsplit
+        import urllib.request  # here: a dry run never imports it
+        from urllib.parse import urlsplit
+
+        local = is_loopback_host(urlsplit(request.full_url).hostname or "")  # no proxy: it would read the key
+        if (kind, local) not in _OPENERS:
 
             class Redirects(urllib.request.HTTPRedirectHandler):
                 """API calls follow none (the 3xx comes back as an answer); downloads 5, to https or loopback."""
@@ -1071,8 +1073,8 @@ def urlopen_for(kind: str) -> Callable[[Any, float], Any]:
                         new.remove_header(name) if new is not None else None  # downloads never carry a key
                     return new
 
-            _OPENERS[kind] = urllib.request.build_opener(Redirects)
-        return _OPENERS[kind].open(request, timeout=timeout)
+            _OPENERS[kind, local] = urllib.request.build_opener(Redirects, *[urllib.request.ProxyHandler({})] * local)
+        return _OPENERS[kind, local].open(request, timeout=timeout)
 
     return urlopen
 
@@ -1808,12 +1810,10 @@ class Reporter:
         """Write lines above the live block, or draw the block anew: the one place that moves the cursor."""
         text = "\x1b[%dA\r\x1b[J" % len(self.block) if self.block else ""
         self.block = self.block if block is None else block
-        try:
+        with suppress(AssertionError, OSError, RuntimeError, ValueError):  # a closed stderr, or mid-write at a signal
             assert self.stream is not None
             self.stream.write(text + "".join(line + "\n" for line in list(lines) + self.block))
             self.stream.flush()
-        except (AssertionError, OSError, RuntimeError, ValueError):
-            pass  # no stderr, a closed one, or one mid-write when a signal's note came, must not end the job
 
     def info(self, *lines: str) -> None:
         """Lines for people, unless --quiet."""
