@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import _thread  # built in: a lock without loading threading at every start
 import argparse
+import errno  # errno, re and stat are loaded at every start anyway (by os, json, argparse)
 import json
 import os
-import re  # re and stat are loaded at every start anyway (by json, argparse and os)
+import re
 import stat
 import sys
 import time
@@ -523,8 +524,7 @@ def validate_one_shot(index: int, item: Any, problems: List[str], warnings: List
     elif len(shot_id) > MAX_SHOT_ID_LENGTH or not shot_id.isprintable():
         problems.append("%s: id must be at most %d printable characters" % (label, MAX_SHOT_ID_LENGTH))
         shot_id = None
-    label = shot_label(index, shot_id)
-    unknown = [key for key in item if key not in SHOT_KEYS]
+    label, unknown = shot_label(index, shot_id), [key for key in item if key not in SHOT_KEYS]
     if len(unknown) > 20:  # each is still passed on; naming (and matching) 20 is enough
         warnings.append("%s: %d more unknown keys are passed on as they are" % (label, len(unknown) - 20))
         unknown = unknown[:20]
@@ -539,7 +539,7 @@ def validate_one_shot(index: int, item: Any, problems: List[str], warnings: List
             also = " (did you mean %s?)" % guess if guess else ""
             warnings.append("%s: unknown key %s is passed on as it is%s" % (label, short_repr(key), also))
     prompt = item.get("prompt")
-    if "prompt" in item and (not isinstance(prompt, str) or not prompt.strip()):
+    if "prompt" in item and (not isinstance(prompt, str) or not INVISIBLE.sub("", prompt).strip()):
         problems.append("%s: prompt must be a non-blank string, got %s" % (label, short_repr(prompt)))
     for key, choices in (("generationType", tuple(GENERATION_TYPES)), ("aspectRatio", ASPECT_RATIOS)):
         if key in item and not (isinstance(item[key], str) and item[key] in choices):
@@ -968,10 +968,12 @@ def read_openclaw_key(environ: Mapping[str, str], home: str, warn: Callable[[str
     for part in ("skills", "entries", SKILL_NAME, "env"):
         entry, parent = (entry.get(part) if isinstance(entry, dict) else None), entry
 
-    def filled(value: Any) -> Any:  # as OpenClaw reads it: ${VAR} from the environment (unset: empty), $${VAR} as is
-        if not isinstance(value, str):
-            return value
-        return re.sub(r"\$(\$?)\{([A-Z_][A-Z0-9_]*)\}", lambda f: f[0][1:] if f[1] else environ.get(f[2], ""), value)
+    def filled(value: Any) -> Any:  # as OpenClaw reads it: ${VAR} from the environment, $${VAR} as is
+        if isinstance(value, str):  # one unset or empty: no value (OpenClaw leaves it unresolved, of no use)
+            value = re.sub(
+                r"\$(\$?)\{([A-Z_][A-Z0-9_]*)\}", lambda f: f[0][1:] if f[1] else environ.get(f[2]) or "\0", value
+            )
+        return None if isinstance(value, str) and "\0" in value else value
 
     from_env = filled(entry.get(ENV_API_KEY)) if isinstance(entry, dict) else None
     from_key = filled(parent.get("apiKey")) if isinstance(parent, dict) else None
@@ -1499,8 +1501,6 @@ def claim_file(
 
 def place_file(first: str, part: str, stem: str, extension: str, handle: IO[bytes]) -> str:
     """Give a finished part file its name without replacing anything: `first`, else the next free name."""
-    import errno
-
     folder = os.path.dirname(first)
     taken = claimed_by_others(folder, part)
     for number in range(1, 10000):

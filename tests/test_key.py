@@ -62,7 +62,9 @@ class KeyOrder(MachineTest):
         self.write_config(machine, json.dumps({"skills": {"entries": {"veo-3-1": {"apiKey": "${MY_NANO_KEY}"}}}}))
         self.assertEqual(self.submit(machine), 0)
         self.assertEqual(self.sent_key(machine), "Bearer sk-from-the-env")
-        for value, sent in (("${UNSET_ONE}", "api-key-entry"), ("$${MY_NANO_KEY}", "${MY_NANO_KEY}")):
+        cases = [("${UNSET_ONE}", "api-key-entry"), ("sk-live-${UNSET_ONE}", "api-key-entry")]  # part of it: no key
+        cases += [("sk-${MY_NANO_KEY}", "sk-sk-env"), ("$${MY_NANO_KEY}", "${MY_NANO_KEY}")]
+        for value, sent in cases:
             with self.subTest(value=value):  # an unset one is no key: the next place is read; $$ keeps it as it is
                 machine = self.machine(generated("t1"), environ={"NANOPHOTO_API_KEY": "", "MY_NANO_KEY": "sk-env"})
                 entry = {"env": {"NANOPHOTO_API_KEY": value}, "apiKey": "api-key-entry"}

@@ -61,6 +61,9 @@ class ShotRules(unittest.TestCase):
             problems_of([dict(SHOT, prompt=None)]), ["shots[0] (shot-1): prompt must be a non-blank string, got null"]
         )
         self.assertEqual(problems_of([dict(SHOT, prompt="a\x00b")]), ["shots[0] (shot-1): prompt contains a NUL byte"])
+        unseen = problems_of([dict(SHOT, prompt="\u200b \u2060\ufeff")])  # characters shown as nothing: blank too
+        self.assertEqual(len(unseen), 1)
+        self.assertIn("prompt must be a non-blank string", unseen[0])
 
     def test_generation_type_and_aspect_ratio_from_their_sets(self) -> None:
         found = problems_of([dict(SHOT, generationType="IMAGE", aspectRatio="4:3")])
