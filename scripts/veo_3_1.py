@@ -310,13 +310,13 @@ def pruned(value: Any, depth: int = 0) -> Any:
 def load_user_json(text: str, what: str, hint: str) -> Any:
     """JSON the user gave: strict (no NaN, Infinity or overflowing numbers), at most 64 levels deep."""
 
-    def number(digits: str) -> float:
+    def number(digits: str, kind: Callable[[str], Any] = float) -> Any:  # a whole number too: as a float, finite
         if float(digits) - float(digits) != 0:
-            raise ValueError("%s is not a finite number" % digits)
-        return float(digits)
+            raise ValueError("%s is not a finite number" % clean_line(digits, 40))
+        return kind(digits)
 
     try:
-        value = json.loads(text, parse_constant=number, parse_float=number)
+        value = json.loads(text, parse_constant=number, parse_float=number, parse_int=lambda word: number(word, int))
         too_deep = "is nested over %d levels deep or holds a lone surrogate" % MAX_JSON_DEPTH
         problem = too_deep if pruned(value) != value else ""
     except (RecursionError, ValueError) as exc:  # JSONDecodeError, those above, and integers too long to convert

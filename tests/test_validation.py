@@ -53,6 +53,18 @@ class ShotRules(unittest.TestCase):
         self.assertIn("shots[0]: id must be a non-blank string, got 7", problems_of([dict(SHOT, id=7)]))
         self.assertIn("shots[0]: id must be at most 200 printable characters", problems_of([dict(SHOT, id="a\x00b")]))
 
+    def test_json_given_is_strict_no_number_a_float_cannot_hold(self) -> None:
+        for number in ("NaN", "-Infinity", "1e400", "1" + "0" * 400, "-" + "9" * 309):
+            with self.subTest(number=number[:12]), self.assertRaises(veo.VeoError) as caught:
+                veo.load_user_json('[{"seed": %s}]' % number, "--shots-json", "")
+            self.assertIn("is not a finite number", caught.exception.message)
+            self.assertLess(len(caught.exception.message), 120)  # a number of 400 digits is not repeated whole
+        self.assertEqual(
+            veo.load_user_json('{"a": 12, "b": -0, "c": 1.5, "d": 1e308}', "", ""),
+            {"a": 12, "b": 0, "c": 1.5, "d": 1e308},
+        )
+        self.assertIsInstance(veo.load_user_json("[12]", "", "")[0], int)  # a whole number stays one
+
     def test_prompt_is_a_non_blank_string(self) -> None:
         self.assertEqual(
             problems_of([dict(SHOT, prompt="  ")]), ['shots[0] (shot-1): prompt must be a non-blank string, got "  "']
