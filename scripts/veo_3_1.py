@@ -956,9 +956,9 @@ def read_openclaw_key(environ: Mapping[str, str], home: str, warn: Callable[[str
     path = os.path.expanduser(environ.get("OPENCLAW_CONFIG_PATH") or os.path.join(home, ".openclaw", "openclaw.json"))
     try:
         text = read_regular_file(path, MAX_CONFIG_BYTES).decode("utf-8-sig")
-        # OpenClaw's JSON5 as JSON: comments and trailing commas dropped outside strings.
-        pattern = r'"(?:[^"\\]|\\.)*"|//[^\n]*|/\*.*?\*/|,(?=(?:\s|//[^\n]*|/\*.*?\*/)*[}\]])'
-        text = re.sub(pattern, lambda match: match.group(0) if match.group(0)[0] == '"' else "", text, flags=re.S)
+        # OpenClaw's JSON5 as JSON: outside strings, comments and trailing commas dropped, and bare keys quoted.
+        json5 = r'(?s)"(?:[^"\\]|\\.)*"|//[^\n]*|/\*.*?\*/|,(?=(?:\s|//[^\n]*|/\*.*?\*/)*[}\]])|\$?[^\W\d]\w*(?=\s*:)'
+        text = re.sub(json5, lambda m: "" if m[0][0] in "/," else m[0] if m[0][0] == '"' else f'"{m[0]}"', text)
         entry = load_user_json(text, "", "")
     except (OSError, ValueError, VeoError) as exc:  # UnicodeDecodeError is a ValueError
         if not isinstance(exc, FileNotFoundError):  # no file is nothing to warn of

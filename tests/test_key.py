@@ -89,6 +89,22 @@ class KeyOrder(MachineTest):
         self.assertEqual(self.submit(machine), 0)
         self.assertEqual(self.sent_key(machine), "Bearer json5-key")
 
+    def test_config_with_bare_keys_as_openclaw_s_docs_write_it(self) -> None:
+        machine = self.machine(generated("t1"), environ={"NANOPHOTO_API_KEY": ""})
+        config = """{
+  skills: {
+    allowBundled: ["gemini", "peekaboo"],
+    entries: {
+      "veo-3-1": { enabled: true, apiKey: "bare-keys", env: { NANOPHOTO_API_KEY: "", $note: "a: b, c:", }, },
+      peekaboo: { enabled: true, note: "key: value" },
+    },
+  },
+}"""
+        self.write_config(machine, config)
+        self.assertEqual(self.submit(machine), 0)
+        self.assertEqual(self.sent_key(machine), "Bearer bare-keys")
+        self.assertNotIn("warning", machine.err())
+
     def test_openclaw_config_path_and_home(self) -> None:
         machine = self.machine(generated("t1"), environ={"NANOPHOTO_API_KEY": ""})
         path = self.write_config(
@@ -117,7 +133,7 @@ class KeyOrder(MachineTest):
             "deep": "[" * 200000,
             "wrong types": '{"skills": {"entries": {"veo-3-1": {"apiKey": 5, "env": []}}}}',
             "list": "[1, 2]",
-            "bare keys": '{skills: {entries: {"veo-3-1": {apiKey: "k"}}}}',
+            "single quotes": "{skills: {entries: {'veo-3-1': {apiKey: 'k'}}}}",  # JSON5, but not read here
             "an array for the skill": '{"skills": {"entries": {"veo-3-1": [1, "k"]}}}',
             "text for env": '{"skills": {"entries": {"veo-3-1": {"env": "NANOPHOTO_API_KEY=k"}}}}',
         }
