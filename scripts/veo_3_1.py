@@ -539,7 +539,7 @@ def validate_one_shot(index: int, item: Any, problems: List[str], warnings: List
             also = " (did you mean %s?)" % guess if guess else ""
             warnings.append("%s: unknown key %s is passed on as it is%s" % (label, short_repr(key), also))
     prompt = item.get("prompt")
-    if "prompt" in item and (not isinstance(prompt, str) or not INVISIBLE.sub("", prompt).strip()):
+    if "prompt" in item and (not isinstance(prompt, str) or not clean_line(prompt, 1 << 30).strip()):  # all unseen
         problems.append("%s: prompt must be a non-blank string, got %s" % (label, short_repr(prompt)))
     for key, choices in (("generationType", tuple(GENERATION_TYPES)), ("aspectRatio", ASPECT_RATIOS)):
         if key in item and not (isinstance(item[key], str) and item[key] in choices):
@@ -969,11 +969,11 @@ def read_openclaw_key(environ: Mapping[str, str], home: str, warn: Callable[[str
         entry, parent = (entry.get(part) if isinstance(entry, dict) else None), entry
 
     def filled(value: Any) -> Any:  # as OpenClaw reads it: ${VAR} from the environment, $${VAR} as is
-        if isinstance(value, str):  # one unset or empty: no value (OpenClaw leaves it unresolved, of no use)
+        if isinstance(value, str):  # one unset or empty: no value; marked by a lone surrogate, which no config holds
             value = re.sub(
-                r"\$(\$?)\{([A-Z_][A-Z0-9_]*)\}", lambda f: f[0][1:] if f[1] else environ.get(f[2]) or "\0", value
+                r"\$(\$?)\{([A-Z_][A-Z0-9_]*)\}", lambda f: f[0][1:] if f[1] else environ.get(f[2]) or "\udfff", value
             )
-        return None if isinstance(value, str) and "\0" in value else value
+        return None if isinstance(value, str) and "\udfff" in value else value
 
     from_env = filled(entry.get(ENV_API_KEY)) if isinstance(entry, dict) else None
     from_key = filled(parent.get("apiKey")) if isinstance(parent, dict) else None
@@ -1256,7 +1256,7 @@ class Api:
             raise VeoError(failure.code, text, EXIT_TIMEOUT if following else verdict, [], hint, failure.http_status)
         backoff = min(0.5 * 2 ** min(attempt, 10), 8.0) * (0.75 + 0.25 * self.rt.jitter())  # the spec's back-off
         wait = failure.retry_after if failure.retry_after is not None else backoff
-        return None if attempt >= self.opts.max_retries or wait > left else wait
+        return None if attempt >= self.opts.max_retries or wait >= left else wait  # none at the deadline: not even 0 s
 
     def check_status(self, job: Job, deadline: Optional[float]) -> Any:
         """POST check-status for every task of the job at once (one batched request)."""
@@ -1985,7 +1985,7 @@ def read_shots_source(args: argparse.Namespace, rt: Runtime) -> Any:
         if args.shots_file == "-" and rt.stdin is None:
             raise OSError("standard input is closed")
         with open(args.shots_file, "rb") if args.shots_file != "-" else nullcontext(rt.stdin) as stream:
-            data = getattr(stream, "buffer", stream).read(64 * 1024 * 1024 + 1)  # type: ignore[union-attr]
+            data = getattr(stream, "buffer", stream).read(64 * 1024 * 1024 + 1) or b""  # type: ignore[union-attr]
         if len(data) > 64 * 1024 * 1024:
             raise OSError("over 64 MiB")
         text = data.decode("utf-8-sig") if isinstance(data, bytes) else data.lstrip("\ufeff")  # not the locale's

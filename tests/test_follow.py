@@ -208,6 +208,21 @@ class Following(MachineTest):
         self.assertNotIn("did not answer", machine.err())
         self.assertEqual(machine.document()["shots"][0]["status"], "processing")
 
+    def test_no_retry_once_the_deadline_is_reached_even_one_asked_for_at_once(self) -> None:
+        busy = (503, b"busy", {"Retry-After": "0"})  # "again now", from a service that takes 0.9 s to say it
+        machine = self.machine(*[busy] * 10)
+        opener = machine.opener
+
+        def slow(request: Any, timeout: float) -> Any:
+            machine.time.now += 0.9
+            return opener(request, timeout)
+
+        machine.rt.api_open = slow
+        status = machine.run("status", "--task-ids-json", TWO, "--follow", "--max-wait", "1", "--json-only")
+        self.assertEqual(status, 6, machine.err())
+        self.assertEqual(len(opener.requests), 2)  # at 0 s, and its retry at 0.9 s; none at 1.8 s, past the deadline
+        self.assertLessEqual(machine.time.now, 2.0)
+
     def test_default_max_wait_grows_with_shots(self) -> None:
         self.assertEqual(veo.default_max_wait(1), 1800.0)
         self.assertEqual(veo.default_max_wait(21), 6300.0)

@@ -454,6 +454,12 @@ class NoTraceback(EndToEnd):
         done = subprocess.run(" ".join(run) + " <&-", shell=True, capture_output=True, text=True, env=env)
         self.assertEqual(done.returncode, 2, done.stderr)
         self.assertIn("could not be read (standard input is closed)", done.stderr)
+        empty, writer = os.pipe()  # left non-blocking by whatever started the program, and nothing written yet
+        os.set_blocking(empty, False)
+        done = subprocess.run(run, stdin=empty, capture_output=True, text=True, env=env)
+        for end in (empty, writer):
+            os.close(end)
+        self.assertEqual((done.returncode, json.loads(done.stdout)["error"]["code"]), (2, "INVALID_ARGUMENTS"))
         for redirect in (">&-", ">/dev/full"):
             with self.subTest(stdout=redirect):
                 line = "%s submit --prompt fox --follow --poll-interval 0.05 %s" % (" ".join(CLI), redirect)

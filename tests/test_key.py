@@ -72,6 +72,13 @@ class KeyOrder(MachineTest):
                 self.assertEqual(self.submit(machine), 0)
                 self.assertEqual(self.sent_key(machine), "Bearer " + sent)
 
+    def test_a_config_value_the_key_cannot_be_is_refused_not_passed_over(self) -> None:
+        machine = self.machine(generated("t1"), environ={"NANOPHOTO_API_KEY": ""})
+        entry = {"env": {"NANOPHOTO_API_KEY": "sk-first-1111\u0000"}, "apiKey": "sk-another-account"}
+        self.write_config(machine, json.dumps({"skills": {"entries": {"veo-3-1": entry}}}))
+        self.assertEqual(self.submit(machine), 3)  # the first place that gives a key wins, even a broken one
+        self.assertEqual(machine.opener.requests, [])
+
     def test_config_with_comments_and_trailing_commas(self) -> None:
         machine = self.machine(generated("t1"), environ={"NANOPHOTO_API_KEY": ""})
         self.write_config(

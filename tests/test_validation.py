@@ -73,9 +73,11 @@ class ShotRules(unittest.TestCase):
             problems_of([dict(SHOT, prompt=None)]), ["shots[0] (shot-1): prompt must be a non-blank string, got null"]
         )
         self.assertEqual(problems_of([dict(SHOT, prompt="a\x00b")]), ["shots[0] (shot-1): prompt contains a NUL byte"])
-        unseen = problems_of([dict(SHOT, prompt="\u200b \u2060\ufeff")])  # characters shown as nothing: blank too
-        self.assertEqual(len(unseen), 1)
-        self.assertIn("prompt must be a non-blank string", unseen[0])
+        for unseen in ("\u200b \u2060\ufeff", "\x01\x7f\x85", "\u3000\u00a0\U000e0020", " \u2060" * 200):
+            with self.subTest(prompt=unseen[:8]):  # characters shown as nothing, or not printable: blank too
+                problems = problems_of([dict(SHOT, prompt=unseen)])
+                self.assertEqual(len(problems), 1)
+                self.assertIn("prompt must be a non-blank string", problems[0])
 
     def test_generation_type_and_aspect_ratio_from_their_sets(self) -> None:
         found = problems_of([dict(SHOT, generationType="IMAGE", aspectRatio="4:3")])
