@@ -200,6 +200,14 @@ class ShotRules(unittest.TestCase):
 
 
 class SubmitRefusesBadShots(MachineTest):
+    def test_download_on_submit_needs_follow_and_nothing_is_sent(self) -> None:
+        machine = self.machine()
+        self.assertEqual(machine.run("submit", "--prompt", "fox", "--download", "v", "--json-only"), 2)
+        self.assertIn("--download on submit needs --follow", machine.document()["error"]["message"])
+        self.assertIn("hint: add --follow", machine.err())
+        self.assertEqual(machine.opener.requests, [])
+        self.assertEqual(machine.again().run("submit", "--prompt", "fox", "--download", "v", "--dry-run"), 0)
+
     def test_bad_shots_exit_2_with_details_and_nothing_sent(self) -> None:
         machine = self.machine()
         bad = json.dumps([dict(SHOT, generationType="REFERENCE_2_VIDEO", id="shot-3")])
