@@ -2022,13 +2022,13 @@ def cmd_submit(args: argparse.Namespace, session: Session) -> int:
     job.job_file = os.path.abspath(args.job_file or os.path.join(jobs_dir(rt), job.job_id + ".json"))
     try:
         if args.job_file:  # made exclusively: two runs given one --job-file never share it
-            os.makedirs(os.path.dirname(job.job_file), exist_ok=True)
+            os.makedirs(os.path.dirname(job.job_file), mode=0o700, exist_ok=True)
             os.close(os.open(job.job_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         save_record(job)  # before anything is sent: a job that may exist always has a record
-    except FileExistsError:
-        text = "--job-file %s already exists; it may be another job's record" % job.job_file
-        raise usage_error(text, "name a new file, or leave --job-file out; nothing was sent")
     except OSError as exc:
+        if isinstance(exc, FileExistsError) and exc.filename == job.job_file:  # not a file where a folder should be
+            text = "--job-file %s already exists; it may be another job's record" % job.job_file
+            raise usage_error(text, "name a new file, or leave --job-file out; nothing was sent")
         text = "the job record could not be written to %s (%s); nothing was sent" % (job.job_file, exc.strerror or exc)
         raise VeoError("RECORD_NOT_WRITTEN", text, hint="make the state folder writable, or set VEO_3_1_STATE_DIR")
     deadline = session.deadline(count)  # --max-wait bounds the whole run, the submit's tries included

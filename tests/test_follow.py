@@ -314,6 +314,9 @@ class JobRecord(MachineTest):
         machine.run("submit", "--shots-json", shots_json(), "--job-file", path, "--json-only")
         self.assertEqual(machine.document()["jobFile"], path)
         self.assertTrue(os.path.exists(path))
+        path = os.path.join(machine.home, "new", "my-job.json")  # in a folder it makes: the owner's only
+        machine.again(generated("t2")).run("submit", "--shots-json", shots_json(), "--job-file", path, "--json-only")
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode), 0o700)
 
     def test_an_unwritable_record_sends_nothing(self) -> None:
         machine = self.machine(generated("t1"), status_answer(("t1", "completed")))
@@ -327,6 +330,18 @@ class JobRecord(MachineTest):
         )
         self.assertIn("nothing was sent", error["message"])
         self.assertEqual(machine.opener.requests, [])
+        # A file, or a link to a drive not plugged in, where the jobs folder should be: the same, never a --job-file
+        for blocked in ("file", "link"):
+            with self.subTest(blocked=blocked):
+                machine = self.machine(generated("t1"))
+                state = machine.environ["VEO_3_1_STATE_DIR"]
+                os.makedirs(state)
+                jobs = os.path.join(state, "jobs")
+                open(jobs, "w").close() if blocked == "file" else os.symlink(os.path.join(state, "unplugged"), jobs)
+                self.assertEqual(machine.run("submit", "--shots-json", shots_json(), "--json-only"), 7)
+                self.assertEqual(machine.document()["error"]["code"], "RECORD_NOT_WRITTEN")
+                self.assertNotIn("--job-file", machine.err())
+                self.assertEqual(machine.opener.requests, [])
 
     def test_resume_with_job_last_and_list(self) -> None:
         machine = self.machine(
