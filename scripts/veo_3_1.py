@@ -1471,7 +1471,9 @@ def open_part(part: str, reuse: bool) -> Optional[IO[bytes]]:
             os.unlink(part)
             return open_part(part, reuse=False)
         return handle
-    except OSError:  # another run is writing it right now
+    except OSError as exc:  # another run is writing it right now
+        if handle is not None and exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS):
+            return handle  # a disk with no locks (NFS without its lock daemon): the part is taken, unlocked
         handle.close() if handle is not None else None
         return None
 
@@ -1947,10 +1949,8 @@ class Session:
         tasks = json.dumps([{"shotId": t.shot_id, "taskId": t.task_id} for t in job.tasks])
         which = ["--job", ref] if self.saved else ["--resolution", job.resolution, "--task-ids-json", tasks]
         words = [*self.rt.program, "status", *which, "--follow", *self.opts.resume_flags]
-        if os.name == "nt":
-            import subprocess
-
-            return subprocess.list2cmdline(words)
+        if os.name == "nt":  # for cmd.exe and PowerShell both: "..." around a word with other characters (R&D, O'Brien)
+            return " ".join(w if re.fullmatch(r"[\w\\/:.=+-]+", w) else '"%s"' % w.replace('"', '\\"') for w in words)
         import shlex
 
         note = "  # add --api-key KEY: it is never repeated" if self.opts.key_on_line else ""  # a shell skips it

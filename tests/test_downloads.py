@@ -8,6 +8,7 @@ import os
 import tempfile
 import unittest
 from typing import List, Optional
+from unittest import mock
 
 from fake_nanophoto import FakeNanoPhoto, video_sha256
 from helpers import veo
@@ -57,6 +58,22 @@ class SafeNames(unittest.TestCase):
                 paths.append(path)
             self.assertEqual(len(set(paths)), len(paths))
             self.assertEqual(os.path.basename(paths[-1]), "shot-2.mp4")  # the same id again: the next free name
+
+    @unittest.skipIf(os.name == "nt", "flock is POSIX's")
+    def test_a_disk_without_locks_still_gets_its_video_under_the_first_name(self) -> None:
+        import errno
+        import fcntl
+
+        def no_locks(descriptor: int, operation: int) -> None:  # NFS without its lock daemon
+            raise OSError(errno.ENOLCK, "No locks available")
+
+        with tempfile.TemporaryDirectory() as folder, mock.patch.object(fcntl, "flock", no_locks):
+            recorded: List[str] = []
+            path, handle = veo.claim_file(folder, "shot-1", ".mp4", JOB, None, recorded.append)
+            assert handle is not None
+            handle.close()
+            expected = ("shot-1.mp4", [path], [".shot-1.mp4.%s.part" % JOB])
+            self.assertEqual((os.path.basename(path), recorded, os.listdir(folder)), expected)  # not 9,999 tries
 
     def test_extension_from_the_url(self) -> None:
         self.assertEqual(veo.video_extension("https://c/v/a.webm?sig=x.mp4"), ".webm")

@@ -223,6 +223,20 @@ class Following(MachineTest):
         self.assertEqual(len(opener.requests), 2)  # at 0 s, and its retry at 0.9 s; none at 1.8 s, past the deadline
         self.assertLessEqual(machine.time.now, 2.0)
 
+    def test_on_windows_the_resume_command_runs_in_cmd_and_powershell_alike(self) -> None:
+        machine = self.machine(generated("t1"), status_answer(("t1", "processing")))
+        folder = os.path.join(machine.home, "O'Brien&co")  # cmd.exe splits a line at a bare &; PowerShell, at '
+        flags = ("--follow", "--max-wait", "5", "--poll-interval", "10", "--download", folder, "--json-only")
+        with mock.patch.object(veo.os, "name", "nt"):
+            self.assertEqual(machine.run("submit", "--shots-json", shots_json(), *flags), 6, machine.err())
+        line = machine.err().split("resume with: ", 1)[1].splitlines()[0]
+        job = machine.document()["jobId"]
+        expected = 'veo_3_1.py status --job %s --follow --download "%s" --json-only --poll-interval 10 --max-wait 5' % (
+            job,
+            folder,
+        )
+        self.assertEqual(line, expected)
+
     def test_default_max_wait_grows_with_shots(self) -> None:
         self.assertEqual(veo.default_max_wait(1), 1800.0)
         self.assertEqual(veo.default_max_wait(21), 6300.0)
