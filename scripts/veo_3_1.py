@@ -759,15 +759,13 @@ def build_result(job: Job, elapsed: float) -> Dict[str, Any]:
 
 def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
     """Seconds a Retry-After header asks for (seconds or an HTTP date), or None."""
-    if not value:
-        return None
     try:
-        seconds = float(value.strip())
-    except ValueError:
+        seconds = float((value or "").strip())
+    except ValueError:  # none, or a date
         from email.utils import mktime_tz, parsedate_tz
 
         try:
-            parsed = parsedate_tz(value.strip())  # a date without a zone (asctime's form) is GMT, never local time
+            parsed = parsedate_tz((value or "").strip())  # without a zone (asctime's form): GMT, never local time
             seconds = mktime_tz((*parsed[:9], parsed[9] or 0)) - now  # type: ignore[index]
         except (TypeError, ValueError, IndexError, OverflowError):
             return None
@@ -1472,8 +1470,9 @@ def open_part(part: str, reuse: bool) -> Optional[IO[bytes]]:
             return open_part(part, reuse=False)
         return handle
     except OSError as exc:  # another run is writing it right now
-        if handle is not None and exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS):
-            return handle  # a disk with no locks (NFS without its lock daemon): the part is taken, unlocked
+        no_locks = exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS)  # NFS without lockd
+        if no_locks and handle is not None and os.fstat(handle.fileno()).st_nlink == 1:  # never a user's video
+            return handle  # a disk with no locks: the part is taken, unlocked
         handle.close() if handle is not None else None
         return None
 
@@ -1950,7 +1949,8 @@ class Session:
         which = ["--job", ref] if self.saved else ["--resolution", job.resolution, "--task-ids-json", tasks]
         words = [*self.rt.program, "status", *which, "--follow", *self.opts.resume_flags]
         if os.name == "nt":  # for cmd.exe and PowerShell both: "..." around a word with other characters (R&D, O'Brien)
-            return " ".join(w if re.fullmatch(r"[\w\\/:.=+-]+", w) else '"%s"' % w.replace('"', '\\"') for w in words)
+            quoted = ['"%s"' % re.sub(r'(\\*)("|\Z)', r"\1\1\2", w).replace('"', '\\"') for w in words]  # MS C rules
+            return " ".join(w if re.fullmatch(r"[\w\\/:.=+-]+", w) else q for w, q in zip(words, quoted))
         import shlex
 
         note = "  # add --api-key KEY: it is never repeated" if self.opts.key_on_line else ""  # a shell skips it
@@ -2030,7 +2030,7 @@ def cmd_submit(args: argparse.Namespace, session: Session) -> int:
             text = "--job-file %s already exists; it may be another job's record" % job.job_file
             raise usage_error(text, "name a new file, or leave --job-file out; nothing was sent")
         text = "the job record could not be written to %s (%s); nothing was sent" % (job.job_file, exc.strerror or exc)
-        raise VeoError("RECORD_NOT_WRITTEN", text, hint="make the state folder writable, or set VEO_3_1_STATE_DIR")
+        raise VeoError("RECORD_NOT_WRITTEN", text, hint="make its folder writable, or set VEO_3_1_STATE_DIR")
     deadline = session.deadline(count)  # --max-wait bounds the whole run, the submit's tries included
     waiting = "waiting for the service's answer, so that the job is not lost (Ctrl-C again stops at once)"
     with HeldInterrupts(on_hold=lambda: reporter.write(waiting)) as guard:

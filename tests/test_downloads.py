@@ -74,6 +74,16 @@ class SafeNames(unittest.TestCase):
             handle.close()
             expected = ("shot-1.mp4", [path], [".shot-1.mp4.%s.part" % JOB])
             self.assertEqual((os.path.basename(path), recorded, os.listdir(folder)), expected)  # not 9,999 tries
+            # A part that is also a video the user moved away (a run stopped after naming it) is never written to.
+            kept = os.path.join(folder, "kept.mp4")
+            with open(kept, "wb") as video:
+                video.write(b"a whole video")
+            part = os.path.join(folder, ".shot-1.mp4.%s.part" % JOB)
+            os.unlink(part)
+            os.link(kept, part)
+            self.assertIsNone(veo.open_part(part, reuse=True))
+            with open(kept, "rb") as video:
+                self.assertEqual(video.read(), b"a whole video")
 
     def test_extension_from_the_url(self) -> None:
         self.assertEqual(veo.video_extension("https://c/v/a.webm?sig=x.mp4"), ".webm")

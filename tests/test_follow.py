@@ -237,6 +237,42 @@ class Following(MachineTest):
         )
         self.assertEqual(line, expected)
 
+    def test_on_windows_every_word_comes_back_whole_as_a_windows_program_splits_its_line(self) -> None:
+        def split_as_windows_does(line: str) -> List[str]:  # the MS C runtime's rules for argv
+            words, word, quoted, at, started = [], "", False, 0, False
+            while at < len(line):
+                slashes = len(line[at:]) - len(line[at:].lstrip("\\"))
+                if slashes and line[at + slashes : at + slashes + 1] == '"':
+                    word, at, started = (
+                        word + "\\" * (slashes // 2) + '"' * (slashes % 2),
+                        at + slashes + slashes % 2,
+                        True,
+                    )
+                elif slashes:
+                    word, at, started = word + "\\" * slashes, at + slashes, True
+                elif line[at] == '"':
+                    quoted, at, started = not quoted, at + 1, True
+                elif line[at] == " " and not quoted:
+                    words, word, at, started = words + [word] * started, "", at + 1, False
+                else:
+                    word, at, started = word + line[at], at + 1, True
+            return words + [word] * started
+
+        machine = self.machine()
+        program = ["python", "C:\\Users\\O'Brien\\veo_3_1.py"]
+        session = veo.Session(
+            veo.Options(resume_flags=["--download", "\\\\nas\\Media share\\"]), machine.rt, None, None
+        )  # type: ignore[arg-type]
+        machine.rt.program = program
+        tasks = [veo.Task('say "hi" \\', "t1"), veo.Task("R&D\\", "t2")]
+        job = veo.Job("20261127T000000Z-000abcdef", "https://nanophoto.ai", "720p", "2026-11-27T00:00:00Z", tasks)
+        with mock.patch.object(veo.os, "name", "nt"):
+            line = session.resume_command(job)  # the record was not written: the tasks are named
+        words = split_as_windows_does(line)
+        self.assertEqual(words[:2], program)
+        self.assertEqual(json.loads(words[words.index("--task-ids-json") + 1])[0]["shotId"], 'say "hi" \\')
+        self.assertEqual(words[-2:], ["--download", "\\\\nas\\Media share\\"])
+
     def test_default_max_wait_grows_with_shots(self) -> None:
         self.assertEqual(veo.default_max_wait(1), 1800.0)
         self.assertEqual(veo.default_max_wait(21), 6300.0)
