@@ -52,6 +52,7 @@ __version__ = "1.1.0"
 DEFAULT_BASE_URL, API_KEYS_PAGE = "https://nanophoto.ai", "https://nanophoto.ai/settings/apikeys"
 GENERATE_PATH, CHECK_STATUS_PATH = "/api/veo-3/generate", "/api/veo-3/check-status"
 SKILL_NAME, ENV_API_KEY, ENV_BASE_URL = "veo-3-1", "NANOPHOTO_API_KEY", "NANOPHOTO_BASE_URL"
+OPENCLAW_VARIABLE = r"\$(\$?)\{([A-Z_][A-Z0-9_]*)\}"  # in OpenClaw's config: ${VAR} from the environment, $${VAR} kept
 # Headers the published script sends; the live service is known to accept these.
 DEFAULT_USER_AGENT = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
 DEFAULT_USER_AGENT += "Chrome/124.0.0.0 Safari/537.36"
@@ -72,15 +73,13 @@ VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".webm")
 
 DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_DOWNLOAD_WORKERS = 8.0, 60.0, 5, 4
 DEFAULT_MAX_WAIT, MAX_WAIT_PER_SHOT = 1800.0, 300.0  # shots run one after another, 2-5 minutes each
-ONE_OFF_RETRY_AFTER_CAP = 120.0
-LONGEST_SECONDS = 7 * 24 * 3600.0  # a bigger socket timeout overflows
+ONE_OFF_RETRY_AFTER_CAP, LONGEST_SECONDS = 120.0, 7 * 24 * 3600.0  # a longer socket timeout overflows
 MIN_SECRET_LENGTH = 6  # hiding a shorter "key" would mangle ordinary words, not protect anything
 MAX_API_BODY, MAX_CONFIG_BYTES, MAX_RECORD_BYTES, MAX_JSON_DEPTH = 8 * 1024 * 1024, 1024 * 1024, 16 * 1024 * 1024, 64
 DOWNLOAD_CHUNK, DOWNLOAD_TRIES, DOWNLOAD_REDIRECTS = 256 * 1024, 4, 5
 VIDEO_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"styp", b"moof")  # ISO BMFF, at byte 4
-VIDEO_MAGIC = re.compile(
-    b"\x1a\x45\xdf\xa3|RIFF....AVI |OggS\x00|FLV\x01|\x00\x00\x01\xba|G.{187}G", re.S
-)  # + MPEG PS, TS
+# Matroska and WebM, AVI, Ogg, FLV, MPEG program and transport streams
+VIDEO_MAGIC = re.compile(b"\x1a\x45\xdf\xa3|RIFF....AVI |OggS\x00|FLV\x01|\x00\x00\x01\xba|G.{187}G", re.S)
 JOB_ID_FORM = "[0-9]{8}T[0-9]{6}Z-[0-9]{3}[0-9a-f]{6}"  # new_job_id's: a record naming another is not one of ours
 COLORS = {"done": "32", "failed": "31", "running": "33", "queued": "2"}  # a shot's state on a terminal (ANSI)
 
@@ -387,13 +386,15 @@ def host_problem(host: str) -> Optional[str]:
     """Why a host cannot be used in a URL (an empty label, a space, another character), or None."""
     import ipaddress
 
-    try:
+    with suppress(ValueError):
         ipaddress.ip_address(host.strip("[]"))
         return None
-    except ValueError:
-        allowed, labels = set("abcdefghijklmnopqrstuvwxyz0123456789-"), host.lower().rstrip(".").split(".")
-        bad = not host or any(not label or len(label) > 63 or set(label) - allowed for label in labels)
-        return "is not a valid host name" if bad else None
+    try:  # a name in any script, as DNS carries it (bücher.de is xn--bcher-kva.de); an underscore too
+        labels = host.lower().rstrip(".").encode("idna").decode("ascii").split(".")
+    except UnicodeError:  # an empty label, one over 63 characters, or a character no name may hold
+        return "is not a valid host name"
+    bad = not host or any(set(label) - set("abcdefghijklmnopqrstuvwxyz0123456789-_") for label in labels)
+    return "is not a valid host name" if bad else None
 
 
 def public_host_problem(host: str) -> Optional[str]:
@@ -437,13 +438,13 @@ def image_url_problem(url: Any) -> Optional[str]:
         return "%s contains spaces, control characters or bytes that are not UTF-8" % shown
     try:
         parts = urlsplit(url)
-        host = parts.hostname or ""
+        host, _ = parts.hostname or "", parts.port  # a port past 65535 raises ValueError
     except ValueError:
         return "%s is not a valid URL" % shown
     if parts.scheme not in ("http", "https"):
-        local = parts.scheme in ("", "file") or len(parts.scheme) == 1  # "C:\..." too
-        why = "is a local path; upload the image and give its public URL" if local else "is not an http(s) URL"
-        return "%s %s" % (shown, why)
+        local = parts.scheme == "file" or len(parts.scheme) == 1 or url.startswith(("/", "~", ".", "\\"))  # C:\ too
+        why = "is not an http(s) URL" if parts.scheme else "has no https:// in front (a local file must be uploaded)"
+        return "%s %s" % (shown, "is a local path; upload the image and give its public URL" if local else why)
     problem = (host_problem(host) if host else "has no host") or public_host_problem(host)
     return "%s %s; the service can only fetch public URLs" % (shown, problem) if problem else None
 
@@ -794,7 +795,7 @@ def video_link_problem(url: Optional[str], local: bool) -> Optional[str]:
     shown = clean_line(url_without_query(url), 120)
     try:
         parts = urlsplit(url)
-        host = parts.hostname or ""
+        host, _ = parts.hostname or "", parts.port  # a port past 65535 raises ValueError
     except ValueError:
         return "the video link %s is not a valid URL" % shown
     loopback = parts.scheme in ("http", "https") and local and is_loopback_host(host)
@@ -807,7 +808,7 @@ def format_duration(seconds: Optional[float]) -> str:
     """Seconds as a person reads them: 42s, 2m31s, 1h02m."""
     if seconds is None:
         return "-"
-    total = round(seconds)
+    total = round(max(0.0, seconds))  # a clock set back is no time at all, not a negative one
     if total < 3600:
         return "%ds" % total if total < 60 else "%dm%02ds" % (total // 60, total % 60)
     return "%dh%02dm" % (total // 3600, total % 3600 // 60)
@@ -968,9 +969,7 @@ def read_openclaw_key(environ: Mapping[str, str], home: str, warn: Callable[[str
 
     def filled(value: Any) -> Any:  # as OpenClaw reads it: ${VAR} from the environment, $${VAR} as is
         if isinstance(value, str):  # one unset or empty: no value; marked by a lone surrogate, which no config holds
-            value = re.sub(
-                r"\$(\$?)\{([A-Z_][A-Z0-9_]*)\}", lambda f: f[0][1:] if f[1] else environ.get(f[2]) or "\udfff", value
-            )
+            value = re.sub(OPENCLAW_VARIABLE, lambda f: f[0][1:] if f[1] else environ.get(f[2]) or "\udfff", value)
         return None if isinstance(value, str) and "\udfff" in value else value
 
     from_env = filled(entry.get(ENV_API_KEY)) if isinstance(entry, dict) else None
@@ -1129,8 +1128,7 @@ def read_answer(reply: HttpReply, now: float) -> Any:
     refused = status in (408, 429) or (status == 503 and retry_after is not None)  # surely not acted on
     if 300 <= status < 400:  # a 3xx is not followed, so the request was not acted on there
         where = clean_line(url_without_query(reply.headers.get("location", "(no Location header)")), 200)
-        text = "the API answered HTTP %d, a redirect to %s; API calls follow no redirect, so nothing was sent there"
-        text += " (check --base-url)"
+        text = "the API answered HTTP %d, a redirect to %s; API calls follow no redirect (check --base-url)"
         delivered = None if status in (302, 303) else False  # after a POST, these may say it was acted on
         raise TransportError(text % (status, where), "BAD_RESPONSE", status, retryable=False, delivered=delivered)
     try:
@@ -1233,7 +1231,7 @@ class Api:
         where = clean_line(url_without_query(url), 200)
         if worker.is_alive():
             given_up.set()
-            raise TransportError("%s did not answer within %s (--timeout)" % (where, format_duration(timeout)))
+            raise TransportError("%s did not answer within %gs (--timeout)" % (where, timeout))  # 0.4s, not 0s
         error = outcome.get("error")  # a KeyboardInterrupt (a test's stand-in for Ctrl-C) is raised here as it came
         if error is not None:
             raise network_failure(error, url) if isinstance(error, Exception) else error
@@ -2146,7 +2144,7 @@ def run_job(
     import calendar
 
     try:
-        job.started = float(calendar.timegm(time.strptime(job.submitted_at, "%Y-%m-%dT%H:%M:%SZ")))
+        job.started = min(rt.wall(), calendar.timegm(time.strptime(job.submitted_at, "%Y-%m-%dT%H:%M:%SZ")))
     except ValueError:
         job.started = rt.wall()
     downloader = Downloader(opts.download, job, session) if opts.download else None

@@ -333,6 +333,7 @@ class BoundedTime(EndToEnd):
         self.assertLess(time.monotonic() - started, 3)
         self.assertEqual(done.returncode, 7, done.stderr)
         self.assertEqual(self.document(done)["error"]["code"], "SUBMIT_OUTCOME_UNKNOWN")
+        self.assertIn("did not answer within 0.5s (--timeout)", done.stderr)  # not "within 0s"
         self.assertEqual(len(self.fake.seen("generate")), 1)
         # While following, a dripping check-status is a failed round; --max-wait ends the run.
         job = json.loads(self.run_cli("status", "--list").stdout)[0]
@@ -502,6 +503,19 @@ class Records(EndToEnd):
             self.assertEqual(handle.read(), before)
         self.assertEqual(len(self.fake.seen("generate")), 1)
         self.assertEqual(first["jobFile"], path)
+
+    def test_a_record_from_the_future_shows_no_negative_time(self) -> None:
+        submitted = self.document(self.run_cli("submit", "--prompt", "a", "--json-only"))
+        with open(submitted["jobFile"]) as handle:
+            record = json.load(handle)
+        with open(submitted["jobFile"], "w") as handle:  # a clock that was ahead, or an edit by hand
+            json.dump(dict(record, submittedAt="2999-01-01T00:00:00Z"), handle)
+        done = self.run_cli("status", "--last", "--follow", "--poll-interval", "0.01", "--json-only")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        result = self.document(done)
+        self.assertGreaterEqual(result["elapsedSeconds"], 0)
+        self.assertTrue(all(shot["elapsedSeconds"] >= 0 for shot in result["shots"]), result)
+        self.assertNotRegex(done.stderr, r"(?<![\w-])-[0-9]")  # no "-2m" anywhere (ids hold "-1" after a letter)
 
     def test_a_corrupt_newest_record_is_said_not_skipped(self) -> None:
         self.run_cli("submit", "--prompt", "older", "--json-only")

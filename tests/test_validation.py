@@ -117,6 +117,11 @@ class ShotRules(unittest.TestCase):
             "http://printer.local/a.jpg": "local host",
             "http://intranet/a.jpg": "local host",
             "https://exa mple.com/a.jpg": "spaces",
+            "~/cat.jpg": "local path",
+            "example.com/cat.jpg": "has no https:// in front",
+            "https://example.com:99999/a.jpg": "not a valid URL",  # no port past 65535
+            "https://a..example.com/a.jpg": "not a valid host name",
+            "https://%s.example.com/a.jpg" % ("a" * 64): "not a valid host name",
         }
         for url, words in cases.items():
             with self.subTest(url=url):
@@ -127,6 +132,9 @@ class ShotRules(unittest.TestCase):
         self.assertIn("must be a string URL, got a number", problems_of([dict(ref, imageUrls=[5])])[0])
         self.assertIn("imageUrls must be an array of URLs, got a string", problems_of([dict(ref, imageUrls="x")])[0])
         self.assertEqual(problems_of([dict(ref, imageUrls=["https://8.8.8.8/a.jpg"])]), [])
+        # Names as DNS carries them: in any script (sent as given), with an underscore, or as punycode.
+        for url in ("https://bücher.de/käfer.jpg", "https://old_bucket.s3.amazonaws.com/a.jpg"):
+            self.assertEqual(problems_of([dict(ref, imageUrls=[url, "https://xn--bcher-kva.de:8443/a.jpg"])]), [])
 
     def test_high_resolutions_for_one_shot_only(self) -> None:
         two = [dict(SHOT, id="a"), dict(SHOT, id="b")]
