@@ -2123,6 +2123,8 @@ def cmd_status(args: argparse.Namespace, session: Session) -> int:
         origin, now = api_origin(args.base_url, rt), rt.wall()
         job = find_record_for_tasks(tasks, origin, rt) or Job(new_job_id(now), origin, "720p", utc_iso(now), tasks)
     else:
+        if args.job is not None and not args.job.strip():  # an empty shell variable, say
+            raise usage_error("--job needs a job id or a job record's path", "status --list shows the saved jobs")
         is_path = args.job and (os.sep in args.job or "/" in args.job or args.job.endswith(".json"))
         record = os.path.join(jobs_dir(rt), safe_file_stem(args.job or "") + ".json")  # --job: a path, or a job id
         job = load_record(newest_record(rt) if args.last else os.path.abspath(args.job) if is_path else record)

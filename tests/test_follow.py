@@ -452,6 +452,10 @@ class JobRecord(MachineTest):
         machine = self.machine()
         self.assertEqual(machine.run("status", "--job", "nope", "--json-only"), 2)
         self.assertIn("there is no job record", machine.document()["error"]["message"])
+        for blank in ("", "  "):  # a shell variable that was empty: said so, not a made-up record name
+            machine = self.machine()
+            self.assertEqual(machine.run("status", "--job", blank, "--json-only"), 2)
+            self.assertEqual(machine.document()["error"]["message"], "--job needs a job id or a job record's path")
         machine = self.machine()
         self.assertEqual(machine.run("status", "--last", "--json-only"), 2)
         bad = os.path.join(machine.home, "bad.json")
