@@ -3,7 +3,6 @@
 
 Usage:
     veo_3_1.py submit --prompt "a red fox in snow" --follow --download videos/
-    veo_3_1.py submit --shots-file shots.json --dry-run
     veo_3_1.py status --job <jobId> --follow --download videos/
     veo_3_1.py status --last | --list | --task-ids-json '[{"shotId": "shot-1", "taskId": "..."}]'
 
@@ -18,8 +17,7 @@ Exit status:
   4    INSUFFICIENT_CREDITS
   5    still rate-limited after every retry
   6    --max-wait ran out; the job goes on: run the printed resume command
-  7    network, server or download failure; an unexpected answer; a submit whose outcome
-       is unknown (SUBMIT_OUTCOME_UNKNOWN: check your jobs before submitting again)
+  7    network, server or download failure; an unexpected answer; SUBMIT_OUTCOME_UNKNOWN (check your jobs first)
   8    TASK_NOT_FOUND
   130  interrupted (Ctrl-C or SIGTERM); the job record is kept and the resume command printed
 """
@@ -80,7 +78,7 @@ DOWNLOAD_CHUNK, DOWNLOAD_TRIES, DOWNLOAD_REDIRECTS = 256 * 1024, 4, 5
 VIDEO_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"styp", b"moof")  # ISO BMFF, at byte 4
 # Matroska and WebM, AVI, Ogg, FLV, MPEG program and transport streams
 VIDEO_MAGIC = re.compile(b"\x1a\x45\xdf\xa3|RIFF....AVI |OggS\x00|FLV\x01|\x00\x00\x01\xba|G.{187}G", re.S)
-JOB_ID_FORM = "[0-9]{8}T[0-9]{6}Z-[0-9]{3}[0-9a-f]{6}"  # new_job_id's: a record naming another is not one of ours
+JOB_ID_FORM = "[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9_.-]{1,60}"  # new_job_id's, or 1.0's (a task id): no other is ours
 COLORS = {"done": "32", "failed": "31", "running": "33", "queued": "2"}  # a shot's state on a terminal (ANSI)
 
 EXIT_OK, EXIT_GENERATION_FAILED, EXIT_USAGE, EXIT_AUTH, EXIT_CREDITS = 0, 1, 2, 3, 4
@@ -658,7 +656,7 @@ def apply_status_answer(job: Job, answer: Any, now_iso: str, elapsed: float) -> 
     if not isinstance(answer, dict):
         return []
     top_kind, top_url, entries = status_word_kind(answer.get("status")), video_url_of(answer), answer.get("shots")
-    if isinstance(entries, list) or len(job.tasks) > 1:
+    if len(job.tasks) > 1:  # a one-shot job has no combined video: its one video is the shot's
         job.combined.url = top_url or job.combined.url
     if not isinstance(entries, list):
         # No per-shot list: the top-level status speaks for every shot; its video is the one shot's, else the combined.
@@ -668,9 +666,10 @@ def apply_status_answer(job: Job, answer: Any, now_iso: str, elapsed: float) -> 
     changed: List[Task] = []
     seen: Set[int] = set()
     by_id = {task.task_id: task for task in job.tasks}
-    for entry in objects_in(entries):  # matched by taskId first, then by shotId, the first not yet matched
+    for entry in objects_in(entries):  # matched by taskId; one naming none, by shotId (the first not yet matched)
         task_id, shot_id = id_text(first_field(entry, TASK_ID_KEYS)) or "", id_text(first_field(entry, SHOT_ID_KEYS))
-        task = by_id.get(task_id) or next((t for t in job.tasks if t.shot_id == shot_id and id(t) not in seen), None)
+        unmatched = [t for t in job.tasks if t.shot_id == shot_id and id(t) not in seen and not task_id]
+        task = by_id.get(task_id) or (unmatched[0] if unmatched else None)  # another task's entry is not ours
         if task is not None and id(task) not in seen:
             seen.add(id(task))
             if update_task(task, entry, now_iso, elapsed):
@@ -1004,13 +1003,12 @@ def find_api_key(flag_key: Optional[str], rt: Runtime, warn: Callable[[str], Non
 
 
 def jobs_dir(rt: Runtime) -> str:
-    """The folder of job records: in $VEO_3_1_STATE_DIR, $XDG_STATE_HOME/veo-3-1, %LOCALAPPDATA% or ~/.local/state."""
+    """The records' folder, absolute: $VEO_3_1_STATE_DIR, $XDG_STATE_HOME/veo-3-1, %LOCALAPPDATA%, ~/.local/state."""
     base = os.path.join(rt.home, ".local", "state")
     if os.name == "nt" and rt.environ.get("LOCALAPPDATA"):
         base = rt.environ["LOCALAPPDATA"]
     state = os.path.join(rt.environ.get("XDG_STATE_HOME") or base, SKILL_NAME)
-    state = os.path.expanduser(rt.environ.get("VEO_3_1_STATE_DIR") or state)
-    return os.path.abspath(os.path.join(state, "jobs"))  # absolute: it is printed, and run elsewhere
+    return os.path.abspath(os.path.join(os.path.expanduser(rt.environ.get("VEO_3_1_STATE_DIR") or state), "jobs"))
 
 
 # ---- Transport: the one place that touches urllib ----
@@ -1276,6 +1274,7 @@ def stopped_before_resending(failure: TransportError) -> VeoError:
 # ---- The job record ----
 
 RECORD_VERSION = 2  # each table below serves both to write a record and to read it back
+RECORD_HINT = "follow its tasks with status --task-ids-json instead (the record names each shotId and taskId)"
 TASK_FIELDS: Fields = [("shotId", "shot_id", str), ("taskId", "task_id", str), ("status", "status", str)]
 TASK_FIELDS += [("rawStatus", "raw_status", str), ("error", "error", str), ("finishedAt", "finished_at", str)]
 TASK_FIELDS += [("elapsedSeconds", "elapsed_seconds", float)]
@@ -1314,18 +1313,19 @@ def job_from_record(data: Any, path: str) -> Job:
     def fields(entry: Mapping[str, Any], table: Fields) -> Dict[str, Any]:
         return {attr: typed(entry, key, kind) for key, attr, kind in table if typed(entry, key, kind) is not None}
 
+    unusable = "the job record %s is not usable: %s"
     data = data if isinstance(data, dict) else {}
     entries = objects_in(data.get("tasks"))
     tasks = [dict(fields(entry, TASK_FIELDS), video=Video(**fields(entry, VIDEO_FIELDS))) for entry in entries]
     job = fields(data, [("jobId", "job_id", str), ("baseUrl", "base_url", str), ("submittedAt", "submitted_at", str)])
     if len(job) < 3 or not isinstance(data.get("tasks"), list) or len(tasks) != len(data["tasks"]):
-        raise usage_error("the job record %s is not usable: it lacks its jobId, baseUrl, submittedAt or tasks" % path)
+        raise usage_error(unusable % (path, "it lacks its jobId, baseUrl, submittedAt or tasks"), RECORD_HINT)
     if not re.fullmatch(JOB_ID_FORM, job["job_id"]):  # it names files: a NUL, or "mp4" (holiday.mp4.part is not ours)
-        raise usage_error("the job record %s is not usable: its jobId is not one this program makes" % path)
+        raise usage_error(unusable % (path, "its jobId is not one this program makes"), RECORD_HINT)
     if not all(id_text(task.get("shot_id")) and id_text(task.get("task_id")) for task in tasks):
-        raise usage_error("the job record %s is not usable: a task lacks its shotId or taskId" % path)
+        raise usage_error(unusable % (path, "a task lacks its shotId or taskId"), RECORD_HINT)
     if not tasks and data.get("status") not in ("submitting", "unknown"):
-        raise usage_error("the job record %s is not usable: it names no task" % path)
+        raise usage_error(unusable % (path, "it names no task"), RECORD_HINT)
     for task in tasks:
         task["status"] = task["status"] if task.get("status") in ("completed", "failed") else "processing"
     job["resolution"] = data["resolution"] if data.get("resolution") in RESOLUTIONS else "720p"
@@ -1800,9 +1800,9 @@ class Reporter:
         self.block: List[str] = []
         self.warned: Set[str] = set()
 
-    def write(self, *lines: str, media: bool = False) -> None:
-        """Lines for people, even with --quiet: each one printable line, no key; only with `media` one starts MEDIA:."""
-        shown = [clean_line(line, 100000) for line in lines]  # the program's own lines are never cut: paths, commands
+    def write(self, *lines: str, media: bool = False, exact: bool = False) -> None:
+        """People's lines, even --quiet: printable, no key, whole; `exact`: ours as given; MEDIA: only if `media`."""
+        shown = [redact(line) if (exact or media) and line.isprintable() else clean_line(line, 10**5) for line in lines]
         self.draw([" " + line if line.startswith("MEDIA:") and not media else line for line in shown])
 
     def draw(self, lines: Sequence[str], block: Optional[List[str]] = None) -> None:
@@ -1814,10 +1814,10 @@ class Reporter:
             self.stream.write(text + "".join(line + "\n" for line in list(lines) + self.block))
             self.stream.flush()
 
-    def info(self, *lines: str) -> None:
+    def info(self, *lines: str, exact: bool = False) -> None:
         """Lines for people, unless --quiet."""
         if not self.quiet:
-            self.write(*lines)
+            self.write(*lines, exact=exact)
 
     def warn(self, text: str, loud: bool = False) -> None:
         """A warning, unless --quiet (unless `loud`); only the first time."""
@@ -1973,8 +1973,8 @@ def read_shots_source(args: argparse.Namespace, rt: Runtime) -> Any:
     if args.prompt is None and given:
         raise usage_error("%s only goes with --prompt" % ", ".join(given), hint)
     if args.prompt is not None:
-        shot = {"id": args.shot_id or "shot-1", "prompt": args.prompt, "aspectRatio": args.aspect_ratio or "16:9"}
-        shot["generationType"] = args.generation_type or "TEXT_2_VIDEO"
+        shot = {"id": "shot-1" if args.shot_id is None else args.shot_id, "prompt": args.prompt}  # "" is refused
+        shot.update(aspectRatio=args.aspect_ratio or "16:9", generationType=args.generation_type or "TEXT_2_VIDEO")
         return [dict(shot, imageUrls=args.image_url) if args.image_url else shot]
     if args.shots_json is not None:
         return load_user_json(args.shots_json, "--shots-json", hint)
@@ -2068,8 +2068,9 @@ def send_submit(job: Job, api: Api, guard: HeldInterrupts, session: Session, dea
         if not job.tasks:
             raise outcome_unknown("the service took the submit, but names no task in: %s" % short_repr(answer, 200))
     except VeoError as err:
-        if err.code == "SUBMIT_OUTCOME_UNKNOWN":
-            job.status, job.error = "unknown", err.message
+        if err.code == "SUBMIT_OUTCOME_UNKNOWN":  # the record is named: it is how the job is found later
+            job.status, job.error = "unknown", str(err.details[0])  # why; status says what it may mean
+            err.message += "; job %s is recorded in %s" % (job.job_id, job.job_file)
             err.exit_status = EXIT_INTERRUPTED if guard.caught else err.exit_status  # stopped, as asked, after the wait
             session.save(job)
         elif os.path.exists(job.job_file):  # surely refused, or never sent: no job exists, so no record either
@@ -2085,7 +2086,7 @@ def api_origin(given: Optional[str], rt: Runtime, recorded: str = "") -> str:
     """The API origin: --base-url, else $NANOPHOTO_BASE_URL, else the default; a job record's must agree with it."""
     origin = check_base_url(given or rt.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL)
     # The key goes only where the user said: a record is a file anyone could hand over, so it never picks the origin.
-    if recorded and not given and recorded.rstrip("/") != origin:
+    if recorded and recorded.rstrip("/") != origin:  # --base-url too: following elsewhere would rewrite the record
         text = "the job was made at %s, but the API origin is %s" % (clean_line(recorded, 200), origin)
         raise usage_error(text, "to follow it there, add --base-url %s (the key is sent there)" % clean_line(recorded))
     return origin
@@ -2123,11 +2124,9 @@ def cmd_status(args: argparse.Namespace, session: Session) -> int:
         origin, now = api_origin(args.base_url, rt), rt.wall()
         job = find_record_for_tasks(tasks, origin, rt) or Job(new_job_id(now), origin, "720p", utc_iso(now), tasks)
     else:
-        if args.job is not None and not args.job.strip():  # an empty shell variable, say
-            raise usage_error("--job needs a job id or a job record's path", "status --list shows the saved jobs")
         is_path = args.job and (os.sep in args.job or "/" in args.job or args.job.endswith(".json"))
         record = os.path.join(jobs_dir(rt), safe_file_stem(args.job or "") + ".json")  # --job: a path, or a job id
-        job = load_record(newest_record(rt) if args.last else os.path.abspath(args.job) if is_path else record)
+        job = load_record(newest_record(rt) if args.last else os.path.realpath(args.job) if is_path else record)
         if job.status in ("submitting", "unknown"):
             why = job.error or "its submit never got an answer (the run was stopped, or is still waiting)"
             text = "job %s was submitted at %s, but %s; it may exist at the service, and credits may be spent"
@@ -2168,7 +2167,8 @@ def run_job(
                 note_downloads(downloader, session)
             reporter.end_live()
             session.save(job)
-            reporter.write("interrupted; the job goes on at the service", "resume with: " + session.resume_command(job))
+            resume = "resume with: " + session.resume_command(job)
+            reporter.write("interrupted; the job goes on at the service", resume, exact=True)
             session.output.final(build_result(job, rt.wall() - job.started))
             return EXIT_INTERRUPTED
     except VeoError as err:
@@ -2211,9 +2211,9 @@ def finish_job(
         reporter.error(failure)
         result["error"] = failure.to_json()["error"]
     if failure is not None or timed_out:
-        reporter.write("resume with: %s" % session.resume_command(job))
+        reporter.write("resume with: %s" % session.resume_command(job), exact=True)
     elif result["status"] == "processing":
-        reporter.info("follow it with: %s" % session.resume_command(job))
+        reporter.info("follow it with: %s" % session.resume_command(job), exact=True)
     session.output.final(result, job_table(job, result["status"], elapsed))
     if timed_out or failure is not None:
         return failure.exit_status if failure is not None and not timed_out else EXIT_TIMEOUT
@@ -2299,8 +2299,7 @@ SUBMIT_EXAMPLES = """examples:
       --image-url https://example.com/cat.jpg --aspect-ratio 9:16 --dry-run
   cat shots.json | %(prog)s --shots-file - --max-credits 50 --follow
 
-The API key comes from --api-key, else $NANOPHOTO_API_KEY, else OpenClaw's config
-(skills.entries.veo-3-1.apiKey).
+The API key: --api-key, else $NANOPHOTO_API_KEY, else OpenClaw's skills.entries.veo-3-1.apiKey.
 """
 STATUS_EXAMPLES = """examples:
   %(prog)s --last --follow --download videos/
@@ -2402,12 +2401,13 @@ def options_from(args: argparse.Namespace, rt: Runtime) -> Options:
     for flag, problem in (("--prompt", prompt_problem), ("--user-agent", header_problem(args.user_agent or ""))):
         if problem:
             raise usage_error("%s %s" % (flag, problem), "give it as plain text; nothing was sent")
-    for flag in ("--download", "--job-file"):  # MEDIA: lines and the resume command must name it as it is
+    for flag in ("--download", "--job-file", "--job"):  # MEDIA: lines and the resume command must name it as it is
         path = getattr(args, flag[2:].replace("-", "_"), None)
-        if path is not None and not os.path.abspath(path).isprintable():
-            text = "the %s path %s has a control character or a byte that is not UTF-8" % (flag, clean_line(path))
+        if path is not None and not (path.strip() and os.path.abspath(path).isprintable()):  # "": a shell variable?
+            why = "has a control character or a byte that is not UTF-8" if path.strip() else "is empty"
+            text = "the %s path %s %s" % (flag, short_repr(path, 300), why)
             raise usage_error(text, "name one whose path is plain text; nothing was sent")
-    dry_run = args.command == "submit" and args.dry_run
+    dry_run = args.dry_run if args.command == "submit" else args.list  # sends nothing, so makes no folder either
     if args.command == "submit" and args.download is not None and not args.follow and not dry_run:
         text = "--download on submit needs --follow (videos exist only once the shots complete)"
         raise usage_error(text, "add --follow, or save them later with: status --job <jobId> --download DIR")
@@ -2452,7 +2452,7 @@ def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
         if problem is not None:
             raise problem
         session = Session(options_from(args, rt), rt, reporter, output)
-        if not ((args.command == "submit" and args.dry_run) or (args.command == "status" and args.list)):
+        if not (args.dry_run if args.command == "submit" else args.list):
             import signal  # a run that sends nothing has nothing to keep, and need not import it
 
             # SIGTERM (what a killed agent tool call sends) stops the run as Ctrl-C does: record kept, exit 130.

@@ -94,6 +94,29 @@ class Tolerance(MachineTest):
         shots = machine.document()["shots"]
         self.assertEqual((shots[0]["status"], shots[1]["videoUrl"]), ("failed", "https://c/2.mp4"))
 
+    def test_an_entry_naming_another_task_is_never_ours(self) -> None:
+        one = json.dumps([{"shotId": "shot-1", "taskId": "t1"}])
+        for outcome in ("completed", "failed"):  # another task's video is not saved as ours, its failure not ours
+            for order in (1, -1):  # order means nothing
+                with self.subTest(outcome=outcome, order=order):
+                    other = {"shotId": "shot-1", "taskId": "OTHER", "status": outcome, "videoUrl": "https://c/o.mp4"}
+                    ours = {"shotId": "shot-1", "taskId": "t1", "status": "processing"}
+                    done = {"shots": [{"taskId": "t1", "status": "completed", "videoUrl": "https://c/1.mp4"}]}
+                    machine, status = self.follow((200, {"shots": [other, ours][::order]}), (200, done), tasks=one)
+                    self.assertEqual(status, 0, machine.err())
+                    self.assertEqual(machine.document()["shots"][0]["videoUrl"], "https://c/1.mp4")
+                    self.assertEqual(len(machine.opener.requests), 2)  # still processing after the first answer
+
+    def test_a_one_shot_job_has_no_combined_video(self) -> None:
+        one = json.dumps([{"shotId": "shot-1", "taskId": "t1"}])
+        answer = status_answer(("t1", "completed"), top="completed", videoUrl="https://c/all.mp4")
+        machine, status = self.follow(answer, tasks=one)
+        self.assertEqual(status, 0)
+        result = machine.document()
+        self.assertEqual(
+            (result["videoUrl"], result["shots"][0]["videoUrl"]), (None, "https://cdn.example.com/v/t1.mp4?sig=secret")
+        )
+
     def test_missing_per_shot_list_top_level_speaks(self) -> None:
         one = json.dumps([{"shotId": "shot-1", "taskId": "t1"}])
         machine, status = self.follow(
@@ -455,7 +478,7 @@ class JobRecord(MachineTest):
         for blank in ("", "  "):  # a shell variable that was empty: said so, not a made-up record name
             machine = self.machine()
             self.assertEqual(machine.run("status", "--job", blank, "--json-only"), 2)
-            self.assertEqual(machine.document()["error"]["message"], "--job needs a job id or a job record's path")
+            self.assertEqual(machine.document()["error"]["message"], 'the --job path "%s" is empty' % blank)
         machine = self.machine()
         self.assertEqual(machine.run("status", "--last", "--json-only"), 2)
         bad = os.path.join(machine.home, "bad.json")
@@ -464,6 +487,18 @@ class JobRecord(MachineTest):
         machine = self.machine()
         self.assertEqual(machine.run("status", "--job", bad, "--json-only"), 2)
         self.assertIn("is not usable", machine.document()["error"]["message"])
+
+    def test_a_run_that_sends_nothing_makes_no_folder(self) -> None:
+        for args in (["status", "--list"], ["submit", "--prompt", "x", "--dry-run"]):
+            machine = self.machine()
+            folder = os.path.join(machine.home, "new")
+            self.assertEqual(machine.run(*args, "--download", folder, "--json-only"), 0, machine.err())
+            self.assertFalse(os.path.exists(folder), args)
+
+    def test_an_empty_shot_id_is_refused_as_in_shots_json(self) -> None:
+        machine = self.machine()
+        self.assertEqual(machine.run("submit", "--prompt", "x", "--shot-id", "", "--dry-run", "--json-only"), 2)
+        self.assertIn("id must be a non-blank string", machine.document()["error"]["message"])
 
     def test_status_needs_exactly_one_source(self) -> None:
         machine = self.machine()

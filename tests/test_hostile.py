@@ -244,6 +244,19 @@ class NeverLoseAJobNeverPayTwice(EndToEnd):
         self.assertEqual((done.returncode, self.document(done)["error"]["code"]), (7, "SUBMIT_OUTCOME_UNKNOWN"))
         self.assertEqual(len(self.fake.seen("generate")), 1)  # status sent nothing
 
+    def test_an_unknown_outcome_names_the_record_it_kept(self) -> None:
+        self.fake.add_fault("generate", "status", status=500)  # the job may have been made
+        done = self.run_cli("submit", "--prompt", "fox", "--follow", "--json-only")
+        self.assertEqual(done.returncode, 7, done.stderr)
+        listing = json.loads(self.run_cli("status", "--list").stdout)
+        message = self.document(done)["error"]["message"]
+        self.assertTrue(message.endswith("; job %s is recorded in %s" % (listing[0]["jobId"], listing[0]["jobFile"])))
+        self.assertIn(message, done.stderr)
+        done = self.run_cli("status", "--last", "--json-only")  # what it may mean, said once
+        message = self.document(done)["error"]["message"]
+        self.assertEqual(message.count("credits may be spent"), 1, message)
+        self.assertIn("but the service answered HTTP 500", message)
+
     def test_an_unwritable_state_folder_sends_nothing(self) -> None:
         blocker = os.path.join(self.tmp, "a-file")
         open(blocker, "w").close()
@@ -679,6 +692,11 @@ class TheKeyInEveryForm(EndToEnd):
             self.assertIn("but the API origin is %s" % self.fake.api_url, done.stderr)
             self.assertIn("hint: to follow it there, add --base-url %s" % other.api_url, done.stderr)
             self.assertEqual(other.requests, [])
+            before = len(self.fake.seen("check-status"))  # named on the command line, another origin stops it too
+            done = self.run_cli("status", "--job", path, "--json-only", "--base-url", self.fake.api_url)
+            self.assertEqual((done.returncode, len(self.fake.seen("check-status"))), (2, before), done.stderr)
+            with open(path) as handle:
+                self.assertEqual(json.load(handle)["baseUrl"], other.api_url)  # the job's origin is kept
             done = self.run_cli("status", "--job", path, "--json-only", "--base-url", other.api_url)
             self.assertEqual(len(other.seen("check-status")), 1)  # where the user says, the key goes
 

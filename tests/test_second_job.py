@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -276,12 +277,55 @@ class TheResumeCommandFromOddPlaces(ResumeCommand):
         self.assertEqual(media_lines(done.stderr), [path])
 
     def test_a_folder_whose_path_no_line_can_show_is_refused_before_sending(self) -> None:
-        for folder in ("a\nb", "tab\there", "bad-\udcff-byte"):
-            with self.subTest(folder=folder):
-                done = self.run_cli("submit", "--prompt", "fox", "--follow", "--download", folder, "--json-only")
+        for flag, path in [("--download", "a\nb"), ("--download", "tab\there"), ("--download", "bad-\udcff-byte")]:
+            with self.subTest(path=path):
+                done = self.run_cli("submit", "--prompt", "fox", "--follow", flag, path, "--json-only")
                 self.assertEqual(done.returncode, 2, done.stderr)
                 self.assertIn("has a control character or a byte that is not UTF-8", done.stderr)
+        done = self.run_cli("status", "--job", "we\tird/rec.json", "--json-only")  # a resume line could not name it
+        self.assertIn("has a control character or a byte that is not UTF-8", done.stderr)
+        done = self.run_cli("submit", "--prompt", "fox", "--follow", "--download", "", own_process=True)  # not here
+        self.assertIn('error: the --download path "" is empty', done.stderr)
         self.assertEqual(self.fake.requests, [])
+
+    def test_a_folder_with_invisible_characters_is_named_as_it_is(self) -> None:
+        for folder in ("love \u2764\ufe0f", "cgj\u034fx", "filler \u3164"):  # an emoji's variation selector, say
+            with self.subTest(folder=folder):
+                self.fake.polls_per_shot = 10_000
+                args = [
+                    "submit",
+                    "--prompt",
+                    "fox",
+                    "--follow",
+                    "--download",
+                    folder,
+                    "--json-only",
+                    "--max-wait",
+                    "0.2",
+                ]
+                done = self.run_cli(*args, *FAST)
+                self.assertEqual(done.returncode, 6, done.stderr)
+                line = self.resume_line(done.stderr)
+                self.assertIn(shlex.quote(os.path.join(os.path.realpath(self.tmp), folder)), line)
+                self.fake.polls_per_shot = 1
+                done = self.run_printed(line)
+                self.assertEqual(done.returncode, 0, done.stderr)
+                path = self.document(done)["shots"][0]["file"]
+                self.assertEqual(media_lines(done.stderr), [path])
+                self.assertTrue(os.path.isfile(path), path)
+                self.assertEqual(os.path.dirname(path), os.path.join(os.path.realpath(self.tmp), folder))
+
+    def test_a_record_named_through_a_link_is_updated_where_it_is(self) -> None:
+        self.fake.polls_per_shot = 1
+        job = self.document(self.run_cli("submit", "--prompt", "fox", "--json-only"))
+        link = os.path.join(self.tmp, "link.json")
+        os.symlink(job["jobFile"], link)
+        done = self.run_cli("status", "--job", link, "--follow", "--json-only", *FAST)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertTrue(os.path.islink(link))  # the user's link stays a link
+        with open(job["jobFile"]) as handle:
+            self.assertEqual(json.load(handle)["status"], "completed")  # and the record it names is the one updated
+        self.assertEqual(self.document(done)["jobFile"], job["jobFile"])
 
     def test_ctrl_c_while_the_last_videos_are_saved_keeps_those_already_saved(self) -> None:
         self.fake.polls_per_shot = 1
@@ -360,8 +404,9 @@ class TheResumeCommandFromOddPlaces(ResumeCommand):
     def test_a_path_that_is_not_utf_8_is_said_in_strict_json(self) -> None:
         done = self.run_cli("status", "--job", os.path.join(self.tmp, "bad-\udcff.json"), "--json-only")
         self.assertEqual(done.returncode, 2, done.stderr)
-        self.assertNotIn("\\udcff", done.stdout)
-        self.assertIn("bad-\ufffd.json", json.loads(done.stdout)["error"]["message"])
+        message = json.loads(done.stdout)["error"]["message"]
+        message.encode("utf-8")  # strict: no lone surrogate reached the JSON
+        self.assertIn('bad-\\udcff.json" has a control character', message)  # the bad byte shown where it is
 
 
 class ExactFlags(EndToEnd):
@@ -548,7 +593,7 @@ class PartFilesAreTheJobsOwn(EndToEnd):
         job = self.saved_job()
         holiday = os.path.join(self.tmp, "v", "holiday.mp4.part")  # a browser's download, not this program's
         open(holiday, "wb").close()
-        for job_id in ("mp4", "a\u0000b", "../x"):
+        for job_id in ("mp4", "a\u0000b", "../x", "20261124T100000Z-a/b", "20261124T100000Z-"):
             with self.subTest(job_id=job_id):
                 with open(job["jobFile"]) as handle:
                     record = dict(json.load(handle), jobId=job_id)
@@ -558,7 +603,24 @@ class PartFilesAreTheJobsOwn(EndToEnd):
                 done = self.run_cli("status", "--job", path, "--follow", "--download", "v", "--json-only", *FAST)
                 self.assertEqual(done.returncode, 2, done.stderr)
                 self.assertIn("jobId is not one this program makes", self.document(done)["error"]["message"])
+                self.assertIn("hint: follow its tasks with status --task-ids-json", done.stderr)  # a way on
         self.assertTrue(os.path.exists(holiday))
+
+    def test_a_record_written_by_version_1_0_is_followed(self) -> None:
+        self.fake.polls_per_shot = 1
+        job = self.saved_job()
+        with open(job["jobFile"]) as handle:
+            record = json.load(handle)
+        os.unlink(job["jobFile"])
+        old_id = "20261124T100000Z-" + record["tasks"][0]["taskId"]  # 1.0 named a job by its time and first task
+        record.update(version=1, jobId=old_id)
+        with open(os.path.join(os.path.dirname(job["jobFile"]), old_id + ".json"), "w") as handle:
+            json.dump(record, handle)
+        done = self.run_cli("status", "--last", "--follow", "--download", "v", "--json-only", *FAST)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        result = self.document(done)
+        self.assertEqual((result["jobId"], result["status"]), (old_id, "completed"))
+        self.assertEqual(media_lines(done.stderr), [result["shots"][0]["file"]])
 
     def test_a_record_cannot_call_a_users_file_saved(self) -> None:
         self.fake.polls_per_shot = 1
