@@ -746,11 +746,11 @@ def video_result(video: Video) -> Dict[str, Any]:
 
 def build_result(job: Job, elapsed: float) -> Dict[str, Any]:
     """The result object of the output contract."""
-    shots = []
-    for task in job.tasks:
-        shot: Dict[str, Any] = {"shotId": task.shot_id, "taskId": task.task_id, "status": task.status}
-        shot.update(video_result(task.video), error=task.error, elapsedSeconds=task.elapsed_seconds)
-        shots.append(shot)
+    shots = [{"shotId": t.shot_id, "taskId": t.task_id, "status": t.status, **video_result(t.video)} for t in job.tasks]
+    for shot, task in zip(shots, job.tasks):
+        shot.update(error=task.error, elapsedSeconds=task.elapsed_seconds)
+    if job_status(job.tasks) != "processing":  # it ended: the time it took, as its shots' times say, not since then
+        elapsed = max(elapsed if task.elapsed_seconds is None else task.elapsed_seconds for task in job.tasks)
     result: Dict[str, Any] = {"status": job_status(job.tasks), "jobId": job.job_id, "jobFile": job.job_file or None}
     result.update(resolution=job.resolution, submittedAt=job.submitted_at, finishedAt=job.finished_at)
     result.update(elapsedSeconds=round(elapsed, 1), **video_result(job.combined))
@@ -2214,7 +2214,7 @@ def finish_job(
         reporter.write("resume with: %s" % session.resume_command(job), exact=True)
     elif result["status"] == "processing":
         reporter.info("follow it with: %s" % session.resume_command(job), exact=True)
-    session.output.final(result, job_table(job, result["status"], elapsed))
+    session.output.final(result, job_table(job, result["status"], result["elapsedSeconds"]))
     if timed_out or failure is not None:
         return failure.exit_status if failure is not None and not timed_out else EXIT_TIMEOUT
     return EXIT_GENERATION_FAILED if result["status"] in ("failed", "partial") else EXIT_OK

@@ -530,6 +530,17 @@ class Records(EndToEnd):
         self.assertTrue(all(shot["elapsedSeconds"] >= 0 for shot in result["shots"]), result)
         self.assertNotRegex(done.stderr, r"(?<![\w-])-[0-9]")  # no "-2m" anywhere (ids hold "-1" after a letter)
 
+    def test_a_job_that_ended_long_ago_took_as_long_as_it_took(self) -> None:
+        self.fake.polls_per_shot = 1
+        first = self.document(self.run_cli("submit", "--prompt", "a", "--follow", "--json-only", *FAST))
+        with open(first["jobFile"]) as handle:
+            record = json.load(handle)
+        with open(first["jobFile"], "w") as handle:  # as if it was submitted (and ended) a day ago
+            json.dump(dict(record, submittedAt="2020-01-01T00:00:00Z"), handle)
+        again = self.document(self.run_cli("status", "--last", "--json-only"))
+        self.assertEqual(again["elapsedSeconds"], first["elapsedSeconds"])  # not the years since
+        self.assertEqual(again["elapsedSeconds"], max(shot["elapsedSeconds"] for shot in again["shots"]))
+
     def test_a_corrupt_newest_record_is_said_not_skipped(self) -> None:
         self.run_cli("submit", "--prompt", "older", "--json-only")
         newest = self.document(self.run_cli("submit", "--prompt", "newer", "--json-only"))
