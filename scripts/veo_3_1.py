@@ -78,7 +78,7 @@ DOWNLOAD_CHUNK, DOWNLOAD_TRIES, DOWNLOAD_REDIRECTS = 256 * 1024, 4, 5
 VIDEO_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"styp", b"moof")  # ISO BMFF, at byte 4
 # Matroska and WebM, AVI, Ogg, FLV, MPEG program and transport streams
 VIDEO_MAGIC = re.compile(b"\x1a\x45\xdf\xa3|RIFF....AVI |OggS\x00|FLV\x01|\x00\x00\x01\xba|G.{187}G", re.S)
-JOB_ID_FORM = "[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9_.-]{1,60}"  # new_job_id's, or 1.0's (a task id): no other is ours
+JOB_ID_FORM = "[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9_-]{1,60}"  # new_job_id's, or 1.0's (a task id, no dot): none other
 COLORS = {"done": "32", "failed": "31", "running": "33", "queued": "2"}  # a shot's state on a terminal (ANSI)
 
 EXIT_OK, EXIT_GENERATION_FAILED, EXIT_USAGE, EXIT_AUTH, EXIT_CREDITS = 0, 1, 2, 3, 4
@@ -273,10 +273,12 @@ def key_flag_end(word: str) -> int:
     return (name.end() if dashed else len(where)) if name else 0  # an assignment: its value only
 
 
-def clean_line(text: str, limit: int = 300) -> str:
-    """Text from outside made safe to show: the key hidden first, then one printable line, then cut to length."""
-    text = redact(INVISIBLE.sub("", text))  # first: a key cut apart by them is hidden too
-    text = "".join(ch if ch.isprintable() else " " for ch in text)
+def clean_line(text: str, limit: int = 300, ours: bool = False) -> str:
+    """Text made safe to show: the key hidden, one printable line, cut to length; `ours`: as given when it can be."""
+    visible = INVISIBLE.sub("", text)  # dropped first: a key cut apart by them is hidden too
+    if ours and text.isprintable() and redact(visible) == visible:  # our path or command, an emoji's U+FE0F kept
+        return text
+    text = "".join(ch if ch.isprintable() else " " for ch in redact(visible))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -384,15 +386,13 @@ def host_problem(host: str) -> Optional[str]:
     """Why a host cannot be used in a URL (an empty label, a space, another character), or None."""
     import ipaddress
 
-    with suppress(ValueError):
+    try:
         ipaddress.ip_address(host.strip("[]"))
         return None
-    try:  # a name in any script, as DNS carries it (bücher.de is xn--bcher-kva.de); an underscore too
-        labels = host.lower().rstrip(".").encode("idna").decode("ascii").split(".")
-    except UnicodeError:  # an empty label, one over 63 characters, or a character no name may hold
-        return "is not a valid host name"
-    bad = not host or any(set(label) - set("abcdefghijklmnopqrstuvwxyz0123456789-_") for label in labels)
-    return "is not a valid host name" if bad else None
+    except ValueError:  # a name: ASCII as DNS carries it (an underscore too); one in another script in its xn-- form
+        allowed, labels = set("abcdefghijklmnopqrstuvwxyz0123456789-_"), host.lower().rstrip(".").split(".")
+        bad = not host or any(not label or len(label) > 63 or set(label) - allowed for label in labels)
+        return "is not a valid host name (one in another script goes in its xn-- form)" if bad else None
 
 
 def public_host_problem(host: str) -> Optional[str]:
@@ -666,10 +666,10 @@ def apply_status_answer(job: Job, answer: Any, now_iso: str, elapsed: float) -> 
     changed: List[Task] = []
     seen: Set[int] = set()
     by_id = {task.task_id: task for task in job.tasks}
-    for entry in objects_in(entries):  # matched by taskId; one naming none, by shotId (the first not yet matched)
+    for entry in sorted(objects_in(entries), key=lambda e: not id_text(first_field(e, TASK_ID_KEYS))):  # ids first
         task_id, shot_id = id_text(first_field(entry, TASK_ID_KEYS)) or "", id_text(first_field(entry, SHOT_ID_KEYS))
         unmatched = [t for t in job.tasks if t.shot_id == shot_id and id(t) not in seen and not task_id]
-        task = by_id.get(task_id) or (unmatched[0] if unmatched else None)  # another task's entry is not ours
+        task = by_id.get(task_id) or (unmatched[0] if unmatched else None)  # by taskId; one naming none, by shotId
         if task is not None and id(task) not in seen:
             seen.add(id(task))
             if update_task(task, entry, now_iso, elapsed):
@@ -1274,7 +1274,7 @@ def stopped_before_resending(failure: TransportError) -> VeoError:
 # ---- The job record ----
 
 RECORD_VERSION = 2  # each table below serves both to write a record and to read it back
-RECORD_HINT = "follow its tasks with status --task-ids-json instead (the record names each shotId and taskId)"
+RECORD_HINT = "follow the job by its tasks instead: status --task-ids-json with their shotId and taskId"
 TASK_FIELDS: Fields = [("shotId", "shot_id", str), ("taskId", "task_id", str), ("status", "status", str)]
 TASK_FIELDS += [("rawStatus", "raw_status", str), ("error", "error", str), ("finishedAt", "finished_at", str)]
 TASK_FIELDS += [("elapsedSeconds", "elapsed_seconds", float)]
@@ -1802,7 +1802,7 @@ class Reporter:
 
     def write(self, *lines: str, media: bool = False, exact: bool = False) -> None:
         """People's lines, even --quiet: printable, no key, whole; `exact`: ours as given; MEDIA: only if `media`."""
-        shown = [redact(line) if (exact or media) and line.isprintable() else clean_line(line, 10**5) for line in lines]
+        shown = [clean_line(line, 10**5, exact or media) for line in lines]
         self.draw([" " + line if line.startswith("MEDIA:") and not media else line for line in shown])
 
     def draw(self, lines: Sequence[str], block: Optional[List[str]] = None) -> None:

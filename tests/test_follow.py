@@ -106,6 +106,11 @@ class Tolerance(MachineTest):
                     self.assertEqual(status, 0, machine.err())
                     self.assertEqual(machine.document()["shots"][0]["videoUrl"], "https://c/1.mp4")
                     self.assertEqual(len(machine.opener.requests), 2)  # still processing after the first answer
+        for order in (1, -1):  # an entry naming no task never stands in for one naming ours, wherever it comes
+            stale = {"shotId": "shot-1", "status": "failed", "error": "stale"}
+            ours = {"shotId": "shot-1", "taskId": "t1", "status": "completed", "videoUrl": "https://c/1.mp4"}
+            machine, status = self.follow((200, {"status": "completed", "shots": [stale, ours][::order]}), tasks=one)
+            self.assertEqual((status, machine.document()["shots"][0]["status"]), (0, "completed"), order)
 
     def test_a_one_shot_job_has_no_combined_video(self) -> None:
         one = json.dumps([{"shotId": "shot-1", "taskId": "t1"}])

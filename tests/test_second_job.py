@@ -315,6 +315,15 @@ class TheResumeCommandFromOddPlaces(ResumeCommand):
                 self.assertTrue(os.path.isfile(path), path)
                 self.assertEqual(os.path.dirname(path), os.path.join(os.path.realpath(self.tmp), folder))
 
+    def test_a_key_cut_apart_by_invisible_characters_in_a_folder_name_is_still_hidden(self) -> None:
+        self.fake.polls_per_shot = 10_000
+        folder = "out/" + "\ufe0f".join(KEY[i : i + 5] for i in range(0, len(KEY), 5))  # reads as the key
+        args = ["submit", "--prompt", "fox", "--follow", "--download", folder, "--json-only", "--max-wait", "0.2"]
+        done = self.run_cli(*args, *FAST)
+        self.assertEqual(done.returncode, 6, done.stderr)
+        self.assertNotIn(KEY, done.stderr.replace("\ufe0f", ""))
+        self.assertIn("***", self.resume_line(done.stderr))
+
     def test_a_record_named_through_a_link_is_updated_where_it_is(self) -> None:
         self.fake.polls_per_shot = 1
         job = self.document(self.run_cli("submit", "--prompt", "fox", "--json-only"))
@@ -593,7 +602,7 @@ class PartFilesAreTheJobsOwn(EndToEnd):
         job = self.saved_job()
         holiday = os.path.join(self.tmp, "v", "holiday.mp4.part")  # a browser's download, not this program's
         open(holiday, "wb").close()
-        for job_id in ("mp4", "a\u0000b", "../x", "20261124T100000Z-a/b", "20261124T100000Z-"):
+        for job_id in ("mp4", "a\u0000b", "../x", "20261124T100000Z-a/b", "20261124T100000Z-", "20261124T100000Z-t.v2"):
             with self.subTest(job_id=job_id):
                 with open(job["jobFile"]) as handle:
                     record = dict(json.load(handle), jobId=job_id)
@@ -603,7 +612,7 @@ class PartFilesAreTheJobsOwn(EndToEnd):
                 done = self.run_cli("status", "--job", path, "--follow", "--download", "v", "--json-only", *FAST)
                 self.assertEqual(done.returncode, 2, done.stderr)
                 self.assertIn("jobId is not one this program makes", self.document(done)["error"]["message"])
-                self.assertIn("hint: follow its tasks with status --task-ids-json", done.stderr)  # a way on
+                self.assertIn("hint: follow the job by its tasks instead: status --task-ids-json", done.stderr)
         self.assertTrue(os.path.exists(holiday))
 
     def test_a_record_written_by_version_1_0_is_followed(self) -> None:

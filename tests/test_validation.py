@@ -132,9 +132,26 @@ class ShotRules(unittest.TestCase):
         self.assertIn("must be a string URL, got a number", problems_of([dict(ref, imageUrls=[5])])[0])
         self.assertIn("imageUrls must be an array of URLs, got a string", problems_of([dict(ref, imageUrls="x")])[0])
         self.assertEqual(problems_of([dict(ref, imageUrls=["https://8.8.8.8/a.jpg"])]), [])
-        # Names as DNS carries them: in any script (sent as given), with an underscore, or as punycode.
-        for url in ("https://bücher.de/käfer.jpg", "https://old_bucket.s3.amazonaws.com/a.jpg"):
+        # Names as DNS carries them: ASCII, an underscore too; one in another script in its xn-- form.
+        for url in ("https://xn--bcher-kva.de/käfer.jpg", "https://old_bucket.s3.amazonaws.com/a.jpg"):
             self.assertEqual(problems_of([dict(ref, imageUrls=[url, "https://xn--bcher-kva.de:8443/a.jpg"])]), [])
+        self.assertIn(
+            "(one in another script goes in its xn-- form)",
+            problems_of([dict(ref, imageUrls=["https://b\u00fccher.de/a.jpg"])])[0],
+        )
+        # Forms a resolver maps to a private or local host are no public name (full-width digits and dots, ...).
+        for host in (
+            "10.0.0\uff0e1",
+            "\uff11\uff12\uff17.0.0.1",
+            "\u2460\u2461\u2466.0.0.1",
+            "169.254.169\u3002254",
+            "x.\uff4c\uff4f\uff43\uff41\uff4c",
+            "127.0.0.1\ufe0f",
+        ):
+            with self.subTest(host=host):
+                self.assertEqual(len(problems_of([dict(ref, imageUrls=["https://%s/a.jpg" % host])])), 1)
+        long_name = "https://%s.com/a.jpg" % ("\u4e2d" * 30000)  # no name: said at once, not after minutes of punycode
+        self.assertIn("not a valid host name", problems_of([dict(ref, imageUrls=[long_name])])[0])
 
     def test_high_resolutions_for_one_shot_only(self) -> None:
         two = [dict(SHOT, id="a"), dict(SHOT, id="b")]
