@@ -666,10 +666,10 @@ def apply_status_answer(job: Job, answer: Any, now_iso: str, elapsed: float) -> 
     changed: List[Task] = []
     seen: Set[int] = set()
     by_id = {task.task_id: task for task in job.tasks}
-    for entry in sorted(objects_in(entries), key=lambda e: not id_text(first_field(e, TASK_ID_KEYS))):  # ids first
+    for entry in sorted(objects_in(entries), key=lambda e: first_field(e, TASK_ID_KEYS) is None):  # ids first
         task_id, shot_id = id_text(first_field(entry, TASK_ID_KEYS)) or "", id_text(first_field(entry, SHOT_ID_KEYS))
-        unmatched = [t for t in job.tasks if t.shot_id == shot_id and id(t) not in seen and not task_id]
-        task = by_id.get(task_id) or (unmatched[0] if unmatched else None)  # by taskId; one naming none, by shotId
+        unmatched = [t for t in job.tasks if t.shot_id == shot_id and id(t) not in seen]  # by shotId: if no taskId
+        task = by_id.get(task_id) or (unmatched[0] if unmatched and first_field(entry, TASK_ID_KEYS) is None else None)
         if task is not None and id(task) not in seen:
             seen.add(id(task))
             if update_task(task, entry, now_iso, elapsed):
@@ -687,8 +687,8 @@ def names_a_task(job: Job, answer: Any) -> bool:
     if not isinstance(entries, list):
         return isinstance(answer, dict) and isinstance(answer.get("status"), str)
     for entry in objects_in(entries):
-        task_id, shot_id = id_text(first_field(entry, TASK_ID_KEYS)), id_text(first_field(entry, SHOT_ID_KEYS))
-        if any(task.task_id == task_id or (not task_id and task.shot_id == shot_id) for task in job.tasks):
+        task_id, shot_id = first_field(entry, TASK_ID_KEYS), id_text(first_field(entry, SHOT_ID_KEYS))
+        if any(task.task_id == id_text(task_id) or (task_id is None and task.shot_id == shot_id) for task in job.tasks):
             return True
     return False
 
@@ -831,7 +831,7 @@ def safe_file_stem(name: str) -> str:
     import hashlib
 
     cleaned = re.sub(r"\.\.+", ".", "".join(ch if ch in SAFE_NAME_CHARS else "_" for ch in name).strip(". "))
-    if not cleaned or set(cleaned) <= {"_", "."}:
+    if not cleaned or set(cleaned) <= {"_", "."} or redact(cleaned) != cleaned:  # "sk live 123" cleaned is a key
         cleaned = "video"
     if cleaned.split(".")[0].upper() in WINDOWS_RESERVED:
         cleaned = "_" + cleaned
@@ -2144,10 +2144,9 @@ def run_job(
     opts, rt, reporter = session.opts, session.rt, session.reporter
     import calendar
 
-    try:
-        job.started = min(rt.wall(), calendar.timegm(time.strptime(job.submitted_at, "%Y-%m-%dT%H:%M:%SZ")))
-    except ValueError:
-        job.started = rt.wall()
+    job.started = rt.wall()  # unless the record says when it was submitted (and that is not ahead of the clock)
+    with suppress(ValueError):
+        job.started = min(job.started, calendar.timegm(time.strptime(job.submitted_at, "%Y-%m-%dT%H:%M:%SZ")))
     downloader = Downloader(opts.download, job, session) if opts.download else None
     timed_out, failure = "", None
     try:
@@ -2403,7 +2402,7 @@ def options_from(args: argparse.Namespace, rt: Runtime) -> Options:
             raise usage_error("%s %s" % (flag, problem), "give it as plain text; nothing was sent")
     for flag in ("--download", "--job-file", "--job"):  # MEDIA: lines and the resume command must name it as it is
         path = getattr(args, flag[2:].replace("-", "_"), None)
-        if path is not None and not (path.strip() and os.path.abspath(path).isprintable()):  # "": a shell variable?
+        if path is not None and not (path.strip() and os.path.realpath(path).isprintable()):  # "": a shell variable?
             why = "has a control character or a byte that is not UTF-8" if path.strip() else "is empty"
             text = "the %s path %s %s" % (flag, short_repr(path, 300), why)
             raise usage_error(text, "name one whose path is plain text; nothing was sent")
@@ -2445,6 +2444,8 @@ def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
         problem, words = err, set(argv)
         quiet, verbose = bool(words & {"-q", "--quiet"}), bool(words & {"-v", "--verbose"})
         args = argparse.Namespace(json_only=bool(words & {"--json-only", "--json"}), quiet=quiet, verbose=verbose)
+    for key in (getattr(args, "api_key", None), rt.environ.get(ENV_API_KEY)):  # hidden from the first line on, read
+        keep_secret(key.strip()) if key else None  # or not: a path, --list or an error may quote it before it is read
     live = rt.stderr_tty and not rt.environ.get("NO_COLOR") and rt.environ.get("TERM") != "dumb"
     reporter = Reporter(rt.stderr, args.quiet, args.verbose, live)
     output = Output(rt.stdout, json_only=args.json_only, human=rt.stdout_tty)
@@ -2461,7 +2462,6 @@ def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
                     signal.signal(signal.SIGTERM, signal.default_int_handler)
         status = cmd_submit(args, session) if args.command == "submit" else cmd_status(args, session)
     except VeoError as err:
-        keep_secret(rt.environ.get(ENV_API_KEY, "").strip())  # an error before the key was read may quote it
         reporter.end_live()
         reporter.error(err)
         output.final(err.to_json())

@@ -106,6 +106,14 @@ class Tolerance(MachineTest):
                     self.assertEqual(status, 0, machine.err())
                     self.assertEqual(machine.document()["shots"][0]["videoUrl"], "https://c/1.mp4")
                     self.assertEqual(len(machine.opener.requests), 2)  # still processing after the first answer
+        for named in ({"id": "t9"}, True, 2.5, "a\nb"):  # a task ID we cannot read still names another task
+            other = {"shotId": "shot-1", "taskId": named, "status": "failed", "error": "another task's failure"}
+            done = {"shots": [{"taskId": "t1", "status": "completed", "videoUrl": "https://c/1.mp4"}]}
+            machine = self.machine(generated("t1"), (200, {"shots": [other]}), (200, done))
+            status = machine.run(
+                "submit", "--shots-json", shots_json(), "--follow", "--json-only", "--poll-interval", "1"
+            )
+            self.assertEqual((status, machine.document()["shots"][0]["status"]), (0, "completed"), named)
         for order in (1, -1):  # an entry naming no task never stands in for one naming ours, wherever it comes
             stale = {"shotId": "shot-1", "status": "failed", "error": "stale"}
             ours = {"shotId": "shot-1", "taskId": "t1", "status": "completed", "videoUrl": "https://c/1.mp4"}

@@ -562,7 +562,7 @@ class TheKeyInEveryForm(EndToEnd):
 
     def test_a_shot_id_holding_the_key_names_no_file_and_no_line(self) -> None:
         self.fake.polls_per_shot = 1
-        for shot_id in (KEY, "a" * 85 + KEY):  # the second is long enough to be cut when made a file name
+        for shot_id in (KEY, "a" * 85 + KEY, KEY.replace("-", " ")):  # long enough to be cut; cleaned into the key
             with self.subTest(length=len(shot_id)):
                 folder = "v%d" % len(shot_id)
                 shots = json.dumps([dict(SHOT, id=shot_id)])
@@ -577,6 +577,25 @@ class TheKeyInEveryForm(EndToEnd):
                     self.assertEqual(self.leaks(name, KEY), [], name)
                 table = veo.job_table(veo.Job("j", "", "720p", "", [veo.Task(shot_id, "t")]), "done", 1.0)
                 self.assertEqual(self.leaks(table, KEY), [])  # the terminal's table hides before it cuts
+
+    def test_a_key_given_is_hidden_before_it_is_read(self) -> None:
+        other = "sk-flag-given-key-0077"  # by --api-key, with none in the environment
+        places = [
+            ["submit", "--prompt", "fox", "--follow", "--api-key", other, "--download", "/tmp/%s\tx" % other],
+            ["status", "--job", "/nonexistent/%s/x.json" % other, "--api-key", other],
+            ["status", "--task-ids-json", '["t1"]', "--api-key", other, "--base-url", "http://%s.example.com" % other],
+        ]
+        for args in places:
+            with self.subTest(args=args[:2]):
+                done = self.run_cli(*args, "--json-only", env={"NANOPHOTO_API_KEY": ""})
+                self.assertEqual(done.returncode, 2, done.stderr)
+                self.assertEqual(self.leaks(done.stdout + done.stderr, other), [], done.stderr)
+        # $NANOPHOTO_API_KEY in the state folder's path: status --list never reads the key, and still hides it
+        state = {"VEO_3_1_STATE_DIR": os.path.join(self.tmp, KEY)}
+        self.run_cli("submit", "--prompt", "fox", "--json-only", env=state)
+        done = self.run_cli("status", "--list", env=state, own_process=True)  # a process that never saw the key
+        self.assertEqual(done.returncode, 0, done.stderr)  # (run_cli checks that the key shows nowhere)
+        self.assertIn("/***/jobs/", done.stdout)
 
     def test_the_key_is_hidden_in_any_letter_case_and_encoding(self) -> None:
         key = "np_AbC/dEf+GhI=0123456789"
@@ -680,14 +699,14 @@ class TheKeyInEveryForm(EndToEnd):
 
     def test_the_environments_key_in_an_early_error_is_not_shown(self) -> None:
         cases = [
-            (["submit", "--prompt", "x"], {"NANOPHOTO_BASE_URL": KEY}),  # the key put where the origin goes
-            (["status", "--job", KEY], {}),  # the key given as a job
+            (["submit", "--prompt", "x"], {"NANOPHOTO_BASE_URL": KEY}, "***"),  # the key put where the origin goes
+            (["status", "--job", KEY], {}, "/video-"),  # the key given as a job: no file name spells it
         ]
-        for args, env in cases:
+        for args, env, shown in cases:
             with self.subTest(args=args):
                 done = self.run_cli(*args, "--json-only", env=env)  # run_cli fails the test if the key shows
                 self.assertEqual(done.returncode, 2, done.stderr)
-                self.assertIn("***", done.stdout)
+                self.assertIn(shown, done.stdout)
 
     def test_a_record_naming_another_origin_gets_no_key(self) -> None:
         with FakeNanoPhoto(key=KEY) as other:

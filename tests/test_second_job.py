@@ -284,6 +284,10 @@ class TheResumeCommandFromOddPlaces(ResumeCommand):
                 self.assertIn("has a control character or a byte that is not UTF-8", done.stderr)
         done = self.run_cli("status", "--job", "we\tird/rec.json", "--json-only")  # a resume line could not name it
         self.assertIn("has a control character or a byte that is not UTF-8", done.stderr)
+        os.makedirs(os.path.join(self.tmp, "we\tird"))
+        os.symlink(os.path.join(self.tmp, "we\tird", "rec.json"), os.path.join(self.tmp, "plain.json"))
+        done = self.run_cli("status", "--job", "plain.json", "--json-only")  # nor one a plain name links to
+        self.assertIn("has a control character or a byte that is not UTF-8", done.stderr)
         done = self.run_cli("submit", "--prompt", "fox", "--follow", "--download", "", own_process=True)  # not here
         self.assertIn('error: the --download path "" is empty', done.stderr)
         self.assertEqual(self.fake.requests, [])
