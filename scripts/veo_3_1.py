@@ -1344,17 +1344,17 @@ def save_record(job: Job) -> None:
 
     if not job.job_file:
         return
-    os.makedirs(os.path.dirname(job.job_file), mode=0o700, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=os.path.dirname(job.job_file))  # 0600
+    path = os.path.realpath(job.job_file) if os.path.islink(job.job_file) else job.job_file  # --job link.json stays
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=os.path.dirname(path))  # 0600
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(dump_json(job_to_record(job), indent=1) + "\n")
             stream.flush()
             os.fsync(stream.fileno())
-        os.replace(temporary, job.job_file)
+        os.replace(temporary, path)
     except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+        os.unlink(temporary) if os.path.exists(temporary) else None
         raise
 
 
@@ -1900,7 +1900,7 @@ class Output:
         if self.json_only or not self.human:
             self.emit(result if self.json_only else {"stage": "result", "result": result})
         elif table:
-            self.write(table)
+            self.write(redact(table))  # a dry run's table holds the user's own text: a key they gave stays hidden
 
 
 def job_table(job: Job, status: str, elapsed: float) -> str:
@@ -2126,7 +2126,7 @@ def cmd_status(args: argparse.Namespace, session: Session) -> int:
     else:
         is_path = args.job and (os.sep in args.job or "/" in args.job or args.job.endswith(".json"))
         record = os.path.join(jobs_dir(rt), safe_file_stem(args.job or "") + ".json")  # --job: a path, or a job id
-        job = load_record(newest_record(rt) if args.last else os.path.realpath(args.job) if is_path else record)
+        job = load_record(newest_record(rt) if args.last else os.path.abspath(args.job) if is_path else record)
         if job.status in ("submitting", "unknown"):
             why = job.error or "its submit never got an answer (the run was stopped, or is still waiting)"
             text = "job %s was submitted at %s, but %s; it may exist at the service, and credits may be spent"
@@ -2402,7 +2402,7 @@ def options_from(args: argparse.Namespace, rt: Runtime) -> Options:
             raise usage_error("%s %s" % (flag, problem), "give it as plain text; nothing was sent")
     for flag in ("--download", "--job-file", "--job"):  # MEDIA: lines and the resume command must name it as it is
         path = getattr(args, flag[2:].replace("-", "_"), None)
-        if path is not None and not (path.strip() and os.path.realpath(path).isprintable()):  # "": a shell variable?
+        if path is not None and not (path.strip() and os.path.abspath(path).isprintable()):  # "": a shell variable?
             why = "has a control character or a byte that is not UTF-8" if path.strip() else "is empty"
             text = "the %s path %s %s" % (flag, short_repr(path, 300), why)
             raise usage_error(text, "name one whose path is plain text; nothing was sent")

@@ -590,6 +590,10 @@ class TheKeyInEveryForm(EndToEnd):
                 done = self.run_cli(*args, "--json-only", env={"NANOPHOTO_API_KEY": ""})
                 self.assertEqual(done.returncode, 2, done.stderr)
                 self.assertEqual(self.leaks(done.stdout + done.stderr, other), [], done.stderr)
+        # A dry run's table at a terminal: the user's own text, with the key they gave hidden as in its JSON
+        args = ["submit", "--prompt", "fox %s" % other, "--dry-run", "--api-key", other]
+        done = run_in_process(args, env=dict(self.env, NANOPHOTO_API_KEY=KEY), cwd=self.tmp, stdout_tty=True)
+        self.assertIn('"prompt": "fox ***"', done.stdout)
         # $NANOPHOTO_API_KEY in the state folder's path: status --list never reads the key, and still hides it
         state = {"VEO_3_1_STATE_DIR": os.path.join(self.tmp, KEY)}
         self.run_cli("submit", "--prompt", "fox", "--json-only", env=state)
