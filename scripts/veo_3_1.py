@@ -2032,7 +2032,7 @@ def cmd_submit(args: argparse.Namespace, session: Session) -> int:
     deadline = session.deadline(count)  # --max-wait bounds the whole run, the submit's tries included
     waiting = "waiting for the service's answer, so that the job is not lost (Ctrl-C again stops at once)"
     with HeldInterrupts(on_hold=lambda: reporter.write(waiting)) as guard:
-        send_submit(job, api, guard, session, deadline if opts.follow else None)
+        send_submit(job, api, guard, session, deadline)  # its tries too: recipe C's short call stays short
 
         def announce() -> None:
             """Record and tell the job; a Ctrl-C held until now stops the run here (run_job says how to resume)."""

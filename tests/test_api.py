@@ -268,6 +268,15 @@ class Retries(MachineTest):
         machine = self.machine((503, b"down", {"Retry-After": "121"}))
         self.assertEqual(machine.run("status", "--task-ids-json", TASKS, "--json-only"), 7)
 
+    def test_a_submit_without_follow_keeps_to_max_wait_too(self) -> None:
+        busy = (429, {"errorCode": "API_KEY_RATE_LIMIT_EXCEEDED"}, {"Retry-After": "25"})
+        machine = self.machine(busy, busy, busy)
+        status = machine.run("submit", "--shots-json", shots_json(), "--json-only", "--max-wait", "60")
+        self.assertEqual(status, 5)  # a short call stays short: the third wait would pass the 60 s
+        self.assertEqual(machine.time.sleeps, [25.0, 25.0])
+        self.assertIn("asked to wait 25s (Retry-After), longer than the", machine.document()["error"]["message"])
+        self.assertEqual(len(machine.opener.requests), 3)
+
     def test_max_retries_zero_turns_retries_off(self) -> None:
         machine = self.machine(refused())
         self.assertEqual(machine.run("status", "--task-ids-json", TASKS, "--max-retries", "0", "--json-only"), 7)
