@@ -2257,7 +2257,7 @@ def note_downloads(downloader: Downloader, session: Session, until: Optional[flo
         video.file, video.size, video.sha256, video.error = saved.path, saved.size, saved.sha256 or video.sha256, None
         downloader.failed.pop(id(video), None)  # saved at a later try
         verb, took = ("already saved", "") if saved.skipped else ("saved", " in %.2f s" % saved.seconds)
-        reporter.info("%s %s: %s (%.1f MB%s)" % (verb, label, saved.path, saved.size / 1e6, took))
+        reporter.info("%s %s: %s (%.1f MB%s)" % (verb, label, saved.path, saved.size / 1e6, took), exact=True)
         reporter.write("MEDIA:" + os.path.abspath(saved.path), media=True)  # agents attach these files to their reply
     if results:
         session.save(job)

@@ -312,6 +312,7 @@ class TheResumeCommandFromOddPlaces(ResumeCommand):
                 self.assertEqual(done.returncode, 0, done.stderr)
                 path = self.document(done)["shots"][0]["file"]
                 self.assertEqual(media_lines(done.stderr), [path])
+                self.assertIn("saved shot-1: %s (" % path, done.stderr)  # for people, as it is too
                 self.assertTrue(os.path.isfile(path), path)
                 self.assertEqual(os.path.dirname(path), os.path.join(os.path.realpath(self.tmp), folder))
 
