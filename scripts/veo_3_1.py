@@ -206,8 +206,8 @@ class Options:
 
 # ---- Pure logic: JSON and text in and out ----
 
-_SECRETS: List[str] = []  # every form of every key this process has used, longest first
-_HIDING: List[Any] = []  # the one pattern that finds them all, in any letter case
+_RUNS: List[List[str]] = []  # the keys of each run going on in this process (tests run several at once)
+_HIDING: List[Any] = []  # the one pattern that finds every form of them, in any letter case
 INVISIBLE = re.compile(
     "[\x00\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e"
     "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e0fff]"
@@ -215,8 +215,8 @@ INVISIBLE = re.compile(
 _HIDING_LOCK = _thread.allocate_lock()  # runs in threads of one process (tests) add keys at once: none may be lost
 
 
-def keep_secret(key: str) -> None:
-    """Hide this key from now on, wherever text leaves the program: escaped, URL-encoded, hex, base64, any 8 of it."""
+def secret_forms(key: str) -> Set[str]:
+    """The forms of a key to hide: escaped, URL-encoded, hex, base64, any 8 of it; none for a key too short."""
     import base64
     from urllib.parse import quote
 
@@ -227,17 +227,22 @@ def keep_secret(key: str) -> None:
         encoded = base64.b64encode(bytes(shift) + raw).decode()[4 if shift else 0 :]
         encoded = encoded[: len(encoded) - (4 if (shift + len(raw)) % 3 else 0)]
         forms |= {encoded, encoded.replace("+", "-").replace("/", "_")}
-    forms = forms | {form.rstrip("=") for form in forms} if len(key) >= MIN_SECRET_LENGTH else set()
-    with _HIDING_LOCK:
-        if forms <= set(_SECRETS):
-            return
-        forms |= set(_SECRETS)  # a key once used stays hidden: runs in one process (tests) never unhide one another's
-        _SECRETS[:] = sorted((form for form in forms if len(form) >= MIN_SECRET_LENGTH), key=len, reverse=True)
-        groups: Dict[str, List[str]] = {}  # by first letter: each place in a text is tried against one group, not all
-        for form in _SECRETS:
-            groups.setdefault(form[0].lower(), [re.escape(form[0])]).append(re.escape(form[1:]))
-        pattern = "|".join("%s(?:%s)" % (first, "|".join(rests)) for first, *rests in groups.values())
-        _HIDING[:] = [re.compile(pattern, re.IGNORECASE)] if _SECRETS else []
+    forms |= {form.rstrip("=") for form in forms}
+    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH} if len(key) >= MIN_SECRET_LENGTH else set()
+
+
+def hide_keys(keys: List[str], ended: bool = False) -> None:
+    """Hide a run's keys (its list: it may grow) wherever text leaves the program; `ended`: no more, the run is over."""
+    with _HIDING_LOCK:  # a key stays hidden while any run uses it: runs in one process (tests) never unhide another's
+        before = {key for run in _RUNS for key in run}
+        _RUNS[:] = [run for run in _RUNS if run is not keys] + ([] if ended else [keys])
+        now = {key for run in _RUNS for key in run}
+        if now != before:  # else hidden already; the same keys always make the same pattern, which re caches
+            groups: Dict[str, List[str]] = {}  # by first letter: each place in a text is tried against one group
+            for form in sorted(set().union(*map(secret_forms, now)), key=lambda f: (-len(f), f)):  # longest first
+                groups.setdefault(form[0].lower(), [re.escape(form[0])]).append(re.escape(form[1:]))
+            pattern = "|".join("%s(?:%s)" % (first, "|".join(rests)) for first, *rests in groups.values())
+            _HIDING[:] = [re.compile(pattern, re.IGNORECASE)] if groups else []
 
 
 def redact(text: str) -> str:
@@ -626,8 +631,7 @@ def video_url_of(entry: Mapping[str, Any]) -> Optional[str]:
 def error_text_of(entry: Mapping[str, Any]) -> Optional[str]:
     """A per-shot error as one clean line of text, whatever its shape."""
     value = first_field(entry, SHOT_ERROR_KEYS)
-    if isinstance(value, dict):
-        value = first_field(value, ("message", "error", "code")) or value
+    value = (first_field(value, ("message", "error", "code")) or value) if isinstance(value, dict) else value
     return None if value is None else clean_line(value if isinstance(value, str) else short_repr(value, 300))
 
 
@@ -822,8 +826,7 @@ def utc_iso(timestamp: float) -> str:
 
 WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
 WINDOWS_RESERVED |= {"%s%d" % (port, n) for port in ("COM", "LPT") for n in range(10)}
-SAFE_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
-MAX_NAME_STEM = 100
+SAFE_NAME_CHARS, MAX_NAME_STEM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_."), 100
 
 
 def safe_file_stem(name: str) -> str:
@@ -833,8 +836,7 @@ def safe_file_stem(name: str) -> str:
     cleaned = re.sub(r"\.\.+", ".", "".join(ch if ch in SAFE_NAME_CHARS else "_" for ch in name).strip(". "))
     if not cleaned or set(cleaned) <= {"_", "."} or redact(cleaned) != cleaned:  # "sk live 123" cleaned is a key
         cleaned = "video"
-    if cleaned.split(".")[0].upper() in WINDOWS_RESERVED:
-        cleaned = "_" + cleaned
+    cleaned = "_" + cleaned if cleaned.split(".")[0].upper() in WINDOWS_RESERVED else cleaned
     if cleaned != name or len(cleaned) > MAX_NAME_STEM:  # two ids that clean alike still get two names
         digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
         cleaned = cleaned[: MAX_NAME_STEM - 9].rstrip(". ") + "-" + digest
@@ -891,6 +893,7 @@ class Runtime:
     jitter: Callable[[], float] = field(default=lambda: __import__("random").random())
     home: str = field(default_factory=lambda: os.path.expanduser("~"))
     program: List[str] = field(default_factory=_program)
+    secrets: List[str] = field(default_factory=list)  # the keys this run hides, until it ends
 
 
 class HeldInterrupts:
@@ -998,15 +1001,14 @@ def find_api_key(flag_key: Optional[str], rt: Runtime, warn: Callable[[str], Non
     if any(not "!" <= ch <= "~" for ch in key):  # never shown, not even in part: it may be the key and more
         text = "the API key from %s contains spaces, line breaks or other characters a key cannot have" % source
         raise VeoError("MISSING_API_KEY", text, EXIT_AUTH, hint="give the key alone, on one line; it was not used")
-    keep_secret(key)
+    rt.secrets.append(key)
+    hide_keys(rt.secrets)
     return key
 
 
 def jobs_dir(rt: Runtime) -> str:
     """The records' folder, absolute: $VEO_3_1_STATE_DIR, $XDG_STATE_HOME/veo-3-1, %LOCALAPPDATA%, ~/.local/state."""
-    base = os.path.join(rt.home, ".local", "state")
-    if os.name == "nt" and rt.environ.get("LOCALAPPDATA"):
-        base = rt.environ["LOCALAPPDATA"]
+    base = (os.name == "nt" and rt.environ.get("LOCALAPPDATA")) or os.path.join(rt.home, ".local", "state")
     state = os.path.join(rt.environ.get("XDG_STATE_HOME") or base, SKILL_NAME)
     return os.path.abspath(os.path.join(os.path.expanduser(rt.environ.get("VEO_3_1_STATE_DIR") or state), "jobs"))
 
@@ -1040,9 +1042,8 @@ class TransportError(Exception):
     def error(self, retries: int = 0) -> VeoError:
         """What the user is told once no retry is left."""
         message = self.message + (" (after %d retr%s)" % (retries, "y" if retries == 1 else "ies") if retries else "")
-        hint = SERVICE_ERROR_HINTS.get(self.code, "")
-        if not hint and self.retryable:
-            hint = RATE_HINT if self.exit_status == EXIT_RATE_LIMITED else RETRY_HINT
+        retry_hint = RATE_HINT if self.exit_status == EXIT_RATE_LIMITED else RETRY_HINT
+        hint = SERVICE_ERROR_HINTS.get(self.code) or (retry_hint if self.retryable else "")
         return VeoError(self.code, message, self.exit_status, hint=hint, http_status=self.http_status)
 
 
@@ -2134,12 +2135,10 @@ def cmd_status(args: argparse.Namespace, session: Session) -> int:
             raise VeoError("SUBMIT_OUTCOME_UNKNOWN", text % (job.job_id, job.submitted_at, why), hint=hint)
     job.base_url, job.resolution = api_origin(args.base_url, rt, job.base_url), args.resolution or job.resolution
     api = Api(job.base_url, find_api_key(args.api_key, rt, reporter.warn), opts, rt, reporter.http, reporter.warn)
-    return run_job(job, api, session, session.deadline(len(job.tasks)), check_now=True)
+    return run_job(job, api, session, session.deadline(len(job.tasks)), check_now=True, before=lambda: None)
 
 
-def run_job(
-    job: Job, api: Api, session: Session, deadline: float, *, check_now: bool, before: Callable[[], None] = lambda: None
-) -> int:
+def run_job(job: Job, api: Api, session: Session, deadline: float, check_now: bool, before: Callable[[], None]) -> int:
     """Check once or follow to the end; save the videos; print the result. Ctrl-C and errors keep the job."""
     opts, rt, reporter = session.opts, session.rt, session.reporter
     import calendar
@@ -2431,7 +2430,7 @@ def options_from(args: argparse.Namespace, rt: Runtime) -> Options:
 def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
     """Parse, run a command, render any error; return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args, problem = None, None
+    args, problem, rt.secrets = None, None, []
     try:
         args = build_parser(" ".join(rt.program)).parse_args(argv)
     except SystemExit as done:  # --help and --version
@@ -2440,12 +2439,12 @@ def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
         # Only on a line that does not parse: a key after a misspelt flag stays hidden; a prompt's "capital" is not.
         for before, word in zip(["", *argv], argv):
             if key_flag_end(word) or (key_flag_end(before) and word[:1] != "-" and word not in ("submit", "status")):
-                keep_secret(word[key_flag_end(word) :])  # --api-key=KEY, "--api-key KEY" too: all after the name
+                rt.secrets.append(word[key_flag_end(word) :])  # --api-key=KEY, "--api-key KEY" too: all after the name
         problem, words = err, set(argv)
         quiet, verbose = bool(words & {"-q", "--quiet"}), bool(words & {"-v", "--verbose"})
         args = argparse.Namespace(json_only=bool(words & {"--json-only", "--json"}), quiet=quiet, verbose=verbose)
-    for key in (getattr(args, "api_key", None), rt.environ.get(ENV_API_KEY)):  # hidden from the first line on, read
-        keep_secret(key.strip()) if key else None  # or not: a path, --list or an error may quote it before it is read
+    rt.secrets += [key.strip() for key in (getattr(args, "api_key", ""), rt.environ.get(ENV_API_KEY)) if key]
+    hide_keys(rt.secrets)  # from the first line on, read or not: a path, --list or an error may quote one before
     live = rt.stderr_tty and not rt.environ.get("NO_COLOR") and rt.environ.get("TERM") != "dumb"
     reporter = Reporter(rt.stderr, args.quiet, args.verbose, live)
     output = Output(rt.stdout, json_only=args.json_only, human=rt.stdout_tty)
@@ -2479,6 +2478,7 @@ def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
     if output.broken:
         reporter.write("error: the result could not be written to standard output (%s)" % output.broken)
         status = status or EXIT_FAILURE
+    hide_keys(rt.secrets, ended=True)  # all said: its keys need hiding no more (unless another run uses them)
     return status
 
 

@@ -129,6 +129,22 @@ class ServiceErrors(MachineTest):
 
 
 class Redaction(MachineTest):
+    def test_a_key_stays_hidden_while_any_run_uses_it_and_only_then(self) -> None:
+        key = "sk-shared-by-two-runs-%06d" % random.randrange(10**6)
+        first, second = [key], [key]  # two runs in threads of one process (the tests), with one key
+        veo.hide_keys(first)
+        veo.hide_keys(second)
+        veo.hide_keys(first, ended=True)
+        self.assertEqual(veo.redact("echo " + key.upper()), "echo ***")  # the second run still uses it
+        machine = self.machine((400, {"errorCode": "PROMPT_REQUIRED", "message": "you sent " + key}))
+        self.assertEqual(
+            machine.run("submit", "--shots-json", shots_json(), "--json-only"), 2
+        )  # a run with another key
+        self.assertNotIn(key, machine.out() + machine.err())  # ended: it does not unhide the second run's key
+        veo.hide_keys(second, ended=True)
+        self.assertEqual(veo.redact("echo " + key), "echo " + key)  # no run uses it: hiding a key past its runs
+        # would make every later text pay for it (the tests run thousands of runs with hundreds of keys)
+
     def test_redaction_keeps_json_valid_and_spares_short_keys(self) -> None:
         key = 'ab"cd\\ef'
         machine = self.machine(
@@ -186,7 +202,7 @@ class Redaction(MachineTest):
 
         def add(key: str) -> None:
             start.wait()
-            veo.keep_secret(key)
+            veo.hide_keys([key])
 
         threads = [threading.Thread(target=add, args=(key,)) for key in keys]
         interval = sys.getswitchinterval()
@@ -354,7 +370,7 @@ class GenerateIsNotResent(MachineTest):
 
     def test_the_key_is_hidden_in_every_form_text_can_take(self) -> None:
         key = 'sk-it\'s\\a "key"+/=&'
-        veo.keep_secret(key)
+        veo.hide_keys([key])
         from urllib.parse import quote
 
         for form in (key, json.dumps(key)[1:-1], quote(key, safe=""), repr(key)[1:-1]):

@@ -211,7 +211,7 @@ class RandomInput(MachineTest):
         alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghjkmnpqrstuvwxyz23456789-_+/="
         keys = ["NP" + "".join(rng.choice(alphabet) for _ in range(rng.randrange(6, 40))) for _ in range(3)]
         for key in keys:
-            veo.keep_secret(key)
+            veo.hide_keys([key])
         for _ in range(300):
             key = rng.choice(keys)
             start = rng.randrange(len(key) - 7)
