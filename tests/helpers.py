@@ -329,7 +329,7 @@ _WAITING: List[Any] = []  # whole-program tests of every module, collected as th
 
 
 class ConcurrentSuite(unittest.TestSuite):
-    """Whole-program tests, six at a time: they spend their time waiting on subprocesses and sockets.
+    """The tests, twelve at a time: many spend their time waiting on subprocesses, sockets and timeouts.
 
     Each module's load_tests hands its tests in; the first of these suites to run runs the tests of
     every module that handed some in (modules load before any runs), and the later ones find theirs
@@ -341,18 +341,27 @@ class ConcurrentSuite(unittest.TestSuite):
         tests, _WAITING[:] = list(_WAITING), []
         tests.sort(key=lambda test: getattr(test, "in_process", True))  # subprocess tests first: they wait longest
         shared = _LockedResult(result)
-        with ThreadPoolExecutor(max_workers=6) as pool:
+        with ThreadPoolExecutor(max_workers=12) as pool:
             list(pool.map(lambda test: test(shared), tests))
         return result
 
 
+def alone(test: Callable[..., None]) -> Callable[..., None]:
+    """Marks a test that changes what the whole process shares (a module patched, the switch interval): run by itself."""
+    test.alone = True  # type: ignore[attr-defined]
+    return test
+
+
 def concurrently(loader: unittest.TestLoader, tests: unittest.TestSuite, pattern: Optional[str]) -> unittest.TestSuite:
-    """A module's load_tests: its tests join the whole-program tests run concurrently."""
+    """A module's load_tests: its tests join the ones run concurrently, but those marked @alone, run after them."""
     stack: List[Any] = [tests]
+    by_itself = unittest.TestSuite()
     while stack:
         item = stack.pop(0)
         if isinstance(item, unittest.TestSuite):
             stack[:0] = list(item)
+        elif getattr(getattr(item, item._testMethodName, None), "alone", False):
+            by_itself.addTest(item)
         else:
             _WAITING.append(item)
-    return ConcurrentSuite()
+    return unittest.TestSuite([ConcurrentSuite(), by_itself])

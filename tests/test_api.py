@@ -13,7 +13,9 @@ import threading
 import urllib.error
 from http.client import RemoteDisconnected
 
-from helpers import MachineTest, generated, shots_json, status_answer, veo
+from helpers import MachineTest, alone, concurrently, generated, shots_json, status_answer, veo
+
+load_tests = concurrently  # side by side with the whole-program tests (helpers.ConcurrentSuite)
 
 TASKS = json.dumps([{"shotId": "shot-1", "taskId": "t1"}])
 
@@ -196,6 +198,7 @@ class Redaction(MachineTest):
                 self.assertNotIn("abcdefgh", machine.out() + machine.err())
                 self.assertEqual(machine.opener.requests, [])
 
+    @alone  # the switch interval is the process's
     def test_keys_added_from_many_threads_at_once_are_all_hidden(self) -> None:
         keys = ["qzw%sxv" % "".join(random.sample("JKLMNPQRSTUVWXYZ", 5)) for _ in range(12)]  # runs in threads
         start = threading.Barrier(len(keys))

@@ -11,7 +11,9 @@ from typing import List, Optional
 from unittest import mock
 
 from fake_nanophoto import FakeNanoPhoto, video_sha256
-from helpers import veo
+from helpers import alone, concurrently, veo
+
+load_tests = concurrently  # side by side with the whole-program tests (helpers.ConcurrentSuite)
 
 JOB = "20261127T000000Z-000abcdef"  # the job whose part files these are
 PART = ".shot.mp4.%s.part" % JOB
@@ -59,6 +61,7 @@ class SafeNames(unittest.TestCase):
             self.assertEqual(len(set(paths)), len(paths))
             self.assertEqual(os.path.basename(paths[-1]), "shot-2.mp4")  # the same id again: the next free name
 
+    @alone  # fcntl.flock is patched
     @unittest.skipIf(os.name == "nt", "flock is POSIX's")
     def test_a_disk_without_locks_still_gets_its_video_under_the_first_name(self) -> None:
         import errno

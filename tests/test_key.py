@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 
-from helpers import MachineTest, generated, shots_json
+from helpers import MachineTest, concurrently, generated, shots_json
+
+load_tests = concurrently  # side by side with the whole-program tests (helpers.ConcurrentSuite)
 
 
 class KeyOrder(MachineTest):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import unittest
 
-from helpers import SHOT, MachineTest, shots_json, veo
+from helpers import SHOT, MachineTest, concurrently, shots_json, veo
+
+load_tests = concurrently  # side by side with the whole-program tests (helpers.ConcurrentSuite)
 
 
 def problems_of(raw: object, resolution: str = "720p") -> list:
