@@ -207,7 +207,7 @@ class Options:
 # ---- Pure logic: JSON and text in and out ----
 
 _RUNS: List[List[str]] = []  # the keys of each run going on in this process (tests run several at once)
-_HIDING: List[Any] = []  # the one pattern that finds every form of them, in any letter case
+_HIDING: List[Any] = [None, set()]  # the pattern that finds every form of them, any letter case; and the keys it hides
 INVISIBLE = re.compile(
     "[\x00\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e"
     "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e0fff]"
@@ -234,20 +234,20 @@ def secret_forms(key: str) -> Set[str]:
 def hide_keys(keys: List[str], ended: bool = False) -> None:
     """Hide a run's keys (its list: it may grow) wherever text leaves the program; `ended`: no more, the run is over."""
     with _HIDING_LOCK:  # a key stays hidden while any run uses it: runs in one process (tests) never unhide another's
-        before = {key for run in _RUNS for key in run}
         _RUNS[:] = [run for run in _RUNS if run is not keys] + ([] if ended else [keys])
         now = {key for run in _RUNS for key in run}
-        if now != before:  # else hidden already; the same keys always make the same pattern, which re caches
+        if now != _HIDING[1]:  # else hidden already; the same keys always make the same pattern, which re caches
             groups: Dict[str, List[str]] = {}  # by first letter: each place in a text is tried against one group
             for form in sorted(set().union(*map(secret_forms, now)), key=lambda f: (-len(f), f)):  # longest first
                 groups.setdefault(form[0].lower(), [re.escape(form[0])]).append(re.escape(form[1:]))
             pattern = "|".join("%s(?:%s)" % (first, "|".join(rests)) for first, *rests in groups.values())
-            _HIDING[:] = [re.compile(pattern, re.IGNORECASE)] if groups else []
+            _HIDING[:] = [re.compile(pattern, re.IGNORECASE) if groups else None, now]  # both at once
 
 
 def redact(text: str) -> str:
     """Text with the key, in any of its forms and any letter case, replaced by ***."""
-    return _HIDING[0].sub("***", text) if _HIDING else text
+    pattern = _HIDING[0]  # read once: another thread may put another in its place meanwhile
+    return pattern.sub("***", text) if pattern else text
 
 
 def whole_text(text: str) -> str:
@@ -1635,8 +1635,7 @@ class Fetcher:
             with open_any_status(self.opener, request, self.timeout) as response:
                 status, headers = response.getcode(), response.headers
                 self.log("GET %s -> %d (%.2f s)" % (url_without_query(url), status, time.monotonic() - started))
-                length = (headers.get("Content-Length") or "").strip()
-                kind = (headers.get("Content-Type") or "").lower()
+                size, kind = (headers.get("Content-Length") or "").strip(), (headers.get("Content-Type") or "").lower()
                 if 300 <= status < 400:  # urllib hands a 3xx back when it will not follow it
                     problem = video_link_problem(headers.get("Location"), self.local)
                     problem = problem or "more than %d times" % DOWNLOAD_REDIRECTS
@@ -1653,7 +1652,7 @@ class Fetcher:
                     if status == 206:
                         return "retry", "the server resumed at the wrong place"
                 total = int(resumed.group(2)) if resumed and status == 206 and resumed.group(2) != "*" else None
-                part.expected = total if total is not None or not length.isdecimal() else part.have + int(length)
+                part.expected = total if total is not None or not size.isdecimal() else part.have + int(size)
                 part.validator = headers.get("ETag") or headers.get("Last-Modified")
                 copy_body(response, part, self.cancelled)
         except VeoError as err:
@@ -1810,7 +1809,7 @@ class Reporter:
         """Write lines above the live block, or draw the block anew: the one place that moves the cursor."""
         text = "\x1b[%dA\r\x1b[J" % len(self.block) if self.block else ""
         self.block = self.block if block is None else block
-        with suppress(AssertionError, OSError, RuntimeError, ValueError):  # a closed stderr, or mid-write at a signal
+        with suppress(AssertionError, AttributeError, OSError, RuntimeError, ValueError):  # closed, ended, a signal
             assert self.stream is not None
             self.stream.write(text + "".join(line + "\n" for line in list(lines) + self.block))
             self.stream.flush()
@@ -2478,6 +2477,7 @@ def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
     if output.broken:
         reporter.write("error: the result could not be written to standard output (%s)" % output.broken)
         status = status or EXIT_FAILURE
+    reporter.stream = None  # a thread still going (a download given up) writes nothing once the keys are let go
     hide_keys(rt.secrets, ended=True)  # all said: its keys need hiding no more (unless another run uses them)
     return status
 

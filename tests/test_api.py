@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import urllib.error
 from http.client import RemoteDisconnected
+from typing import List
 
-from helpers import MachineTest, alone, concurrently, generated, shots_json, status_answer, veo
+from helpers import (
+    FakeResponse,
+    FakeUrlopen,
+    MachineTest,
+    alone,
+    concurrently,
+    generated,
+    shots_json,
+    status_answer,
+    veo,
+)
 
 load_tests = concurrently  # side by side with the whole-program tests (helpers.ConcurrentSuite)
 
@@ -131,6 +145,80 @@ class ServiceErrors(MachineTest):
 
 
 class Redaction(MachineTest):
+    def test_a_key_from_openclaws_config_is_hidden_too(self) -> None:
+        key = "sk-openclaw-config-%06d" % random.randrange(10**6)
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder)
+        config = os.path.join(folder, "openclaw.json")
+        with open(config, "w") as handle:  # found last, after --api-key and the environment: after the run began
+            handle.write('{ skills: { entries: { "veo-3-1": { env: { NANOPHOTO_API_KEY: "%s" } } } } }' % key)
+        for args in (["submit", "--shots-json", shots_json()], ["status", "--task-ids-json", TASKS]):
+            with self.subTest(command=args[0]):
+                echo = (400, {"errorCode": "PROMPT_REQUIRED", "message": "you sent Bearer " + key})
+                machine = self.machine(echo, environ={"NANOPHOTO_API_KEY": None, "OPENCLAW_CONFIG_PATH": config})
+                self.assertEqual(machine.run(*args, "--json-only"), 2)
+                self.assertEqual(machine.opener.requests[0].get_header("Authorization"), "Bearer " + key)  # used
+                self.assertNotIn(key[3:11], machine.out() + machine.err())
+                self.assertIn("you sent Bearer ***", machine.out())
+
+    def test_a_download_thread_still_going_writes_nothing_once_its_run_has_ended(self) -> None:
+        key = "sk-late-thread-%06d" % random.randrange(10**6)
+        url = "https://cdn.example.com/v/%s/shot.mp4?sig=x" % key  # the link holds the key: said by --verbose
+        answer = {"success": True, "status": "completed", "shots": [{"taskId": "t1", "status": "completed", "videoUrl": url}]}  # fmt: skip
+        returned, looked = threading.Event(), threading.Event()
+
+        class Headers(dict):  # the video's: read just after its GET line is logged (with --verbose)
+            def get(self, name: str, default: object = None) -> object:
+                looked.set()
+                return super().get(name, default)
+
+        def slow_link(request: object, timeout: float) -> FakeResponse:  # its answer comes after the run gave up on it
+            returned.wait(30)
+            response = FakeResponse(200, b"\0\0\0\x18ftypmp42" + bytes(100), {})
+            response.headers = Headers({"Content-Type": "video/mp4"})
+            return response
+
+        home = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, home, True)
+        environ = {"NANOPHOTO_API_KEY": key, "VEO_3_1_STATE_DIR": os.path.join(home, "state")}
+        err = io.StringIO()
+        rt = veo.Runtime(
+            environ, io.StringIO(), io.StringIO(), err, False, False, FakeUrlopen((200, answer)), slow_link
+        )
+        rt.home, rt.program = home, ["veo"]
+        args = ["status", "--task-ids-json", TASKS, "--download", os.path.join(home, "v"), "--max-wait", "0.2", "-v"]
+        self.assertEqual(veo.run(args, rt), 6)  # --max-wait ran out while the video was being saved
+        said = err.getvalue()
+        returned.set()
+        self.assertTrue(looked.wait(30))  # the thread had its answer, and had its GET line written (or not)
+        self.assertEqual(err.getvalue(), said)  # nothing more: the key is no longer hidden once the run has ended
+
+    @alone  # the switch interval is the process's
+    def test_redaction_never_fails_while_other_threads_change_the_keys(self) -> None:
+        interval, failures, stop = sys.getswitchinterval(), [], threading.Event()
+
+        def change_keys() -> None:  # a run begins and ends, again and again
+            keys = ["sk-changing-key-123"]
+            for _ in range(3000):
+                veo.hide_keys(keys)
+                veo.hide_keys(keys, ended=True)
+            stop.set()
+
+        changer = threading.Thread(target=change_keys)
+        sys.setswitchinterval(1e-6)  # threads take turns every few instructions: a race shows, if there is one
+        try:
+            changer.start()
+            while not stop.is_set() and not failures:
+                try:
+                    veo.redact("some text")
+                except Exception as exc:  # the pattern taken away between a look and its use
+                    failures.append(repr(exc))
+        finally:
+            stop.set()
+            changer.join()
+            sys.setswitchinterval(interval)
+        self.assertEqual(failures[:1], [])
+
     def test_a_key_stays_hidden_while_any_run_uses_it_and_only_then(self) -> None:
         key = "sk-shared-by-two-runs-%06d" % random.randrange(10**6)
         first, second = [key], [key]  # two runs in threads of one process (the tests), with one key
@@ -203,11 +291,14 @@ class Redaction(MachineTest):
         keys = ["qzw%sxv" % "".join(random.sample("JKLMNPQRSTUVWXYZ", 5)) for _ in range(12)]  # runs in threads
         start = threading.Barrier(len(keys))
 
-        def add(key: str) -> None:
+        def add(run: List[str]) -> None:
             start.wait()
-            veo.hide_keys([key])
+            veo.hide_keys(run)
 
-        threads = [threading.Thread(target=add, args=(key,)) for key in keys]
+        runs = [[key] for key in keys]
+        for run in runs:
+            self.addCleanup(veo.hide_keys, run, True)
+        threads = [threading.Thread(target=add, args=(run,)) for run in runs]
         interval = sys.getswitchinterval()
         sys.setswitchinterval(1e-6)  # threads take turns every few instructions: a race shows, if there is one
         try:
@@ -373,7 +464,9 @@ class GenerateIsNotResent(MachineTest):
 
     def test_the_key_is_hidden_in_every_form_text_can_take(self) -> None:
         key = 'sk-it\'s\\a "key"+/=&'
-        veo.hide_keys([key])
+        run = [key]  # the keys of a run: this test's
+        veo.hide_keys(run)
+        self.addCleanup(veo.hide_keys, run, True)
         from urllib.parse import quote
 
         for form in (key, json.dumps(key)[1:-1], quote(key, safe=""), repr(key)[1:-1]):

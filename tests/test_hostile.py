@@ -562,6 +562,9 @@ class TheKeyInEveryForm(EndToEnd):
 
     def test_a_shot_id_holding_the_key_names_no_file_and_no_line(self) -> None:
         self.fake.polls_per_shot = 1
+        keys = [KEY]  # job_table below runs outside any run: as a run of this test, it hides the key itself
+        veo.hide_keys(keys)
+        self.addCleanup(veo.hide_keys, keys, True)
         for shot_id in (KEY, "a" * 85 + KEY, KEY.replace("-", " ")):  # long enough to be cut; cleaned into the key
             with self.subTest(length=len(shot_id)):
                 folder = "v%d" % len(shot_id)

@@ -210,8 +210,9 @@ class RandomInput(MachineTest):
         rng = random.Random(SEED + 5)
         alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghjkmnpqrstuvwxyz23456789-_+/="
         keys = ["NP" + "".join(rng.choice(alphabet) for _ in range(rng.randrange(6, 40))) for _ in range(3)]
-        for key in keys:
-            veo.hide_keys([key])
+        for run in [[key] for key in keys]:  # each the key of a run
+            veo.hide_keys(run)
+            self.addCleanup(veo.hide_keys, run, True)
         for _ in range(300):
             key = rng.choice(keys)
             start = rng.randrange(len(key) - 7)

@@ -215,7 +215,7 @@ class TheResumeCommandFromOddPlaces(ResumeCommand):
                 self.assertNotIn("could not be updated", done.stderr)
                 self.assertEqual(self.document(done)["jobFile"], os.path.join(os.path.realpath(self.tmp), "mine.json"))
                 self.fake.polls_per_shot = 1
-                done = self.run_printed(self.resume_line(done.stderr))  # from another folder
+                done = self.run_printed(self.resume_line(done.stderr).replace("--max-wait 0.2", "--max-wait 30"))
                 self.assertEqual((done.returncode, self.document(done)["status"]), (0, "completed"), done.stderr)
 
     def test_with_a_value_that_starts_with_a_dash(self) -> None:
@@ -224,7 +224,7 @@ class TheResumeCommandFromOddPlaces(ResumeCommand):
         done = self.run_cli(*args)
         self.assertEqual(done.returncode, 6, done.stderr)
         self.fake.polls_per_shot = 1
-        done = self.run_printed(self.resume_line(done.stderr))
+        done = self.run_printed(self.resume_line(done.stderr).replace("--max-wait 0.2", "--max-wait 30"))
         self.assertEqual((done.returncode, self.document(done)["status"]), (0, "completed"), done.stderr)
         self.assertEqual(self.fake.seen("check-status")[-1].headers["User-Agent"], "-x")
         self.fake.polls_per_shot = 10_000
@@ -308,7 +308,7 @@ class TheResumeCommandFromOddPlaces(ResumeCommand):
                 line = self.resume_line(done.stderr)
                 self.assertIn(shlex.quote(os.path.join(os.path.realpath(self.tmp), folder)), line)
                 self.fake.polls_per_shot = 1
-                done = self.run_printed(line)
+                done = self.run_printed(line.replace("--max-wait 0.2", "--max-wait 30"))  # under load, 0.2 s is short
                 self.assertEqual(done.returncode, 0, done.stderr)
                 path = self.document(done)["shots"][0]["file"]
                 self.assertEqual(media_lines(done.stderr), [path])
@@ -339,7 +339,7 @@ class TheResumeCommandFromOddPlaces(ResumeCommand):
         self.assertTrue(os.path.islink(link))  # the user's link stays a link
         self.assertEqual(self.document(done)["jobFile"], link)  # named as given
         self.fake.polls_per_shot = 1
-        done = self.run_printed(self.resume_line(done.stderr))  # the printed command, through the link
+        done = self.run_printed(self.resume_line(done.stderr).replace("--max-wait 0.2", "--max-wait 30"))  # the link
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertTrue(os.path.islink(link))
         with open(record) as handle:
