@@ -11,9 +11,10 @@ from typing import List, Optional
 from unittest import mock
 
 from fake_nanophoto import FakeNanoPhoto, video_sha256
-from helpers import alone, concurrently, veo
+from helpers import veo
 
-load_tests = concurrently  # side by side with the whole-program tests (helpers.ConcurrentSuite)
+# Not side by side with the others: a process they start keeps, until it runs its program, a copy of each open
+# file, and with it the lock of a part file a test has just closed (so the next save takes another name).
 
 JOB = "20261127T000000Z-000abcdef"  # the job whose part files these are
 PART = ".shot.mp4.%s.part" % JOB
@@ -61,7 +62,6 @@ class SafeNames(unittest.TestCase):
             self.assertEqual(len(set(paths)), len(paths))
             self.assertEqual(os.path.basename(paths[-1]), "shot-2.mp4")  # the same id again: the next free name
 
-    @alone  # fcntl.flock is patched
     @unittest.skipIf(os.name == "nt", "flock is POSIX's")
     def test_a_disk_without_locks_still_gets_its_video_under_the_first_name(self) -> None:
         import errno
