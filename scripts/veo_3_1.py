@@ -209,9 +209,10 @@ class Options:
 _RUNS: List[List[str]] = []  # the keys of each run going on in this process (tests run several at once)
 _HIDING: List[Any] = [None, set()]  # the pattern that finds every form of them, any letter case; and the keys it hides
 INVISIBLE = re.compile(
-    "[\x00\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e"
-    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e0fff]"
-)  # characters shown as nothing
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+    "\u2028-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0000-\U000e0fff]"
+)  # characters shown as nothing: controls (not tab or line ends) and Unicode's default-ignorable ones
 _HIDING_LOCK = _thread.allocate_lock()  # runs in threads of one process (tests) add keys at once: none may be lost
 
 
@@ -223,6 +224,9 @@ def secret_forms(key: str) -> Set[str]:
     raw = key.encode("utf-8", "surrogatepass")
     forms = {key, json.dumps(key)[1:-1], key.replace("/", "\\/"), quote(raw, safe=""), quote(raw), repr(key)[1:-1]}
     forms |= {raw.hex(), "".join("%%%02x" % byte for byte in raw)} | {key[i : i + 8] for i in range(len(key) - 7)}
+    for form in [key, *(key[i : i + 8] for i in range(len(key) - 7))]:  # text that JSON's escaping makes it again
+        with suppress(ValueError):  # a"b, printed as a\"b: the key 'a\"b'
+            forms.add(json.loads('"%s"' % form))
     for shift in range(3):  # base64 of the key after 0, 1 or 2 other bytes ("Bearer KEY", "user:KEY"): whole groups
         encoded = base64.b64encode(bytes(shift) + raw).decode()[4 if shift else 0 :]
         encoded = encoded[: len(encoded) - (4 if (shift + len(raw)) % 3 else 0)]
@@ -271,7 +275,7 @@ def redact_json(value: Any) -> Any:
 
 def key_flag_end(word: str) -> int:
     """Where the name ends in a word that may name a key (--api-key, \u2014token, API_KEY=...), else 0."""
-    dashed = word[:1] in "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d"
+    dashed = word[:1] in "-\u02d7\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2e3a\u2e3b\ufe58\ufe63\uff0d"
     assignment = re.match(r"[\w.-]+=", word)  # NANOPHOTO_API_KEY=..., api-key=...; not a prompt's "ratio=16:9"
     where = word if dashed else (assignment.group(0) if assignment else "")
     name = re.search("api|key|token|secret|auth|bearer|pass|pw|credential|nanophoto", where, re.IGNORECASE)
@@ -568,11 +572,6 @@ def validate_one_shot(index: int, item: Any, problems: List[str], warnings: List
         return None
     extra = {key: value for key, value in item.items() if key not in SHOT_KEYS}
     return Shot(shot_id, str(prompt), str(kind), str(item["aspectRatio"]), list(image_urls), extra)
-
-
-def default_max_wait(shot_count: int) -> float:
-    """1800 s, or 300 s a shot when that is more (shots run one after another)."""
-    return max(DEFAULT_MAX_WAIT, MAX_WAIT_PER_SHOT * shot_count)
 
 
 def id_text(value: Any) -> Optional[str]:
@@ -893,7 +892,6 @@ class Runtime:
     jitter: Callable[[], float] = field(default=lambda: __import__("random").random())
     home: str = field(default_factory=lambda: os.path.expanduser("~"))
     program: List[str] = field(default_factory=_program)
-    secrets: List[str] = field(default_factory=list)  # the keys this run hides, until it ends
 
 
 class HeldInterrupts:
@@ -979,9 +977,9 @@ def read_openclaw_key(environ: Mapping[str, str], home: str, warn: Callable[[str
     return from_env if isinstance(from_env, str) and from_env.strip() else from_key, path
 
 
-def find_api_key(flag_key: Optional[str], rt: Runtime, warn: Callable[[str], None]) -> str:
+def find_api_key(flag_key: Optional[str], session: Session) -> str:
     """The API key: --api-key, then the environment, then OpenClaw's config; checked, and hidden from all output."""
-    key, path = None, ""
+    key, path, rt, warn = None, "", session.rt, session.reporter.warn
     if flag_key is not None and flag_key.strip():
         warn("--api-key is visible to other users of this machine (in the process list); prefer $%s" % ENV_API_KEY)
         key, source = flag_key, "--api-key"
@@ -1001,8 +999,8 @@ def find_api_key(flag_key: Optional[str], rt: Runtime, warn: Callable[[str], Non
     if any(not "!" <= ch <= "~" for ch in key):  # never shown, not even in part: it may be the key and more
         text = "the API key from %s contains spaces, line breaks or other characters a key cannot have" % source
         raise VeoError("MISSING_API_KEY", text, EXIT_AUTH, hint="give the key alone, on one line; it was not used")
-    rt.secrets.append(key)
-    hide_keys(rt.secrets)
+    session.keys.append(key)
+    hide_keys(session.keys)
     return key
 
 
@@ -1933,10 +1931,11 @@ class Session:
     reporter: Reporter
     output: Output
     saved: bool = False  # the job record says what this run knows
+    keys: List[str] = field(default_factory=list)  # the keys it hides (its own list: run() lets them go as it ends)
 
     def deadline(self, shot_count: int) -> float:
         """When --max-wait (by default 1800 s, or 300 s a shot) runs out, counted from now."""
-        return self.rt.clock() + (self.opts.max_wait or default_max_wait(shot_count))
+        return self.rt.clock() + (self.opts.max_wait or max(DEFAULT_MAX_WAIT, MAX_WAIT_PER_SHOT * shot_count))
 
     def resume_command(self, job: Job) -> str:
         """The command that finishes this job from where it stands, with this run's own flags, quoted for the shell."""
@@ -2014,7 +2013,7 @@ def cmd_submit(args: argparse.Namespace, session: Session) -> int:
         table = "dry run: POST %s\n%s; nothing was sent\n%s\n" % (request["url"], summary, json.dumps(body, indent=2))
         session.output.final({"status": "dry-run", "request": request, "estimate": cost}, table)
         return EXIT_OK
-    api = Api(base_url, find_api_key(args.api_key, rt, reporter.warn), opts, rt, reporter.http, reporter.warn)
+    api = Api(base_url, find_api_key(args.api_key, session), opts, rt, reporter.http, reporter.warn)
     now = rt.wall()
     job = Job(new_job_id(now), base_url, args.resolution, utc_iso(now), [], body["shots"], status="submitting")
     job.job_file = os.path.abspath(args.job_file or os.path.join(jobs_dir(rt), job.job_id + ".json"))
@@ -2133,7 +2132,7 @@ def cmd_status(args: argparse.Namespace, session: Session) -> int:
             hint = PAY_TWICE_HINT + "; a job found there can be followed with status --task-ids-json"
             raise VeoError("SUBMIT_OUTCOME_UNKNOWN", text % (job.job_id, job.submitted_at, why), hint=hint)
     job.base_url, job.resolution = api_origin(args.base_url, rt, job.base_url), args.resolution or job.resolution
-    api = Api(job.base_url, find_api_key(args.api_key, rt, reporter.warn), opts, rt, reporter.http, reporter.warn)
+    api = Api(job.base_url, find_api_key(args.api_key, session), opts, rt, reporter.http, reporter.warn)
     return run_job(job, api, session, session.deadline(len(job.tasks)), check_now=True, before=lambda: None)
 
 
@@ -2310,8 +2309,7 @@ class Parser(argparse.ArgumentParser):
     """An ArgumentParser that takes no abbreviation and whose errors are VeoErrors (exit 2, JSON on stdout)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        # Given no width, argparse imports shutil (~2 ms at every start) to learn it.
-        width, kind = terminal_size()[0] - 2, argparse.RawDescriptionHelpFormatter
+        width, kind = terminal_size()[0] - 2, argparse.RawDescriptionHelpFormatter  # given: no shutil (2 ms)
         super().__init__(allow_abbrev=False, formatter_class=lambda prog: kind(prog, width=width), **kwargs)
 
     def error(self, message: str) -> Any:
@@ -2429,7 +2427,7 @@ def options_from(args: argparse.Namespace, rt: Runtime) -> Options:
 def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
     """Parse, run a command, render any error; return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args, problem, rt.secrets = None, None, []
+    args, problem, keys = None, None, []  # keys: this run's, hidden until it ends (another run's are its own)
     try:
         args = build_parser(" ".join(rt.program)).parse_args(argv)
     except SystemExit as done:  # --help and --version
@@ -2438,19 +2436,19 @@ def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
         # Only on a line that does not parse: a key after a misspelt flag stays hidden; a prompt's "capital" is not.
         for before, word in zip(["", *argv], argv):
             if key_flag_end(word) or (key_flag_end(before) and word[:1] != "-" and word not in ("submit", "status")):
-                rt.secrets.append(word[key_flag_end(word) :])  # --api-key=KEY, "--api-key KEY" too: all after the name
+                keys.append(word[key_flag_end(word) :])  # --api-key=KEY, "--api-key KEY" too: all after the name
         problem, words = err, set(argv)
         quiet, verbose = bool(words & {"-q", "--quiet"}), bool(words & {"-v", "--verbose"})
         args = argparse.Namespace(json_only=bool(words & {"--json-only", "--json"}), quiet=quiet, verbose=verbose)
-    rt.secrets += [key.strip() for key in (getattr(args, "api_key", ""), rt.environ.get(ENV_API_KEY)) if key]
-    hide_keys(rt.secrets)  # from the first line on, read or not: a path, --list or an error may quote one before
+    keys += [key.strip() for key in (getattr(args, "api_key", ""), rt.environ.get(ENV_API_KEY)) if key]
+    hide_keys(keys)  # from the first line on, read or not: a path, --list or an error may quote one before
     live = rt.stderr_tty and not rt.environ.get("NO_COLOR") and rt.environ.get("TERM") != "dumb"
     reporter = Reporter(rt.stderr, args.quiet, args.verbose, live)
     output = Output(rt.stdout, json_only=args.json_only, human=rt.stdout_tty)
     try:
         if problem is not None:
             raise problem
-        session = Session(options_from(args, rt), rt, reporter, output)
+        session = Session(options_from(args, rt), rt, reporter, output, keys=keys)
         if not (args.dry_run if args.command == "submit" else args.list):
             import signal  # a run that sends nothing has nothing to keep, and need not import it
 
@@ -2478,7 +2476,7 @@ def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
         reporter.write("error: the result could not be written to standard output (%s)" % output.broken)
         status = status or EXIT_FAILURE
     reporter.stream = None  # a thread still going (a download given up) writes nothing once the keys are let go
-    hide_keys(rt.secrets, ended=True)  # all said: its keys need hiding no more (unless another run uses them)
+    hide_keys(keys, ended=True)  # all said: its keys need hiding no more (unless another run uses them)
     return status
 
 

@@ -15,7 +15,7 @@ import tempfile
 import threading
 import urllib.error
 from http.client import RemoteDisconnected
-from typing import List
+from typing import Any, List
 
 from helpers import (
     FakeResponse,
@@ -192,6 +192,59 @@ class Redaction(MachineTest):
         returned.set()
         self.assertTrue(looked.wait(30))  # the thread had its answer, and had its GET line written (or not)
         self.assertEqual(err.getvalue(), said)  # nothing more: the key is no longer hidden once the run has ended
+
+    def test_a_key_that_json_escaping_makes_again_is_hidden(self) -> None:
+        key = r"sk-ab\"cd\\ef\u00e9gh-%06d" % random.randrange(10**6)  # every character one a key may have
+        text = json.loads('"%s"' % key)  # what the service echoes: printed as JSON, it is the key again
+        for echoed in (text, "x" + text[1:10] + "y"):  # all of it, or a part (a part of \u00e9 is too short to hide)
+            with self.subTest(echoed=echoed):
+                answer = status_answer(("t1", "failed"))
+                answer[1]["shots"][0]["error"] = echoed
+                machine = self.machine(generated("t1"), answer, environ={"NANOPHOTO_API_KEY": key})
+                machine.run("submit", "--shots-json", shots_json(), "--follow", "--json-only")
+                with open(json.loads(machine.out())["jobFile"]) as record:
+                    shown = machine.out() + machine.err() + record.read()
+                self.assertEqual([key[i : i + 8] for i in range(len(key) - 7) if key[i : i + 8] in shown], [])
+
+    def test_a_key_cut_apart_by_any_character_shown_as_nothing_is_hidden(self) -> None:
+        key = "sk_live_ABCDEFGHIJKLMNOPQRST"
+        for mark in ("\U0001d173", "\U0001bca0", "\ufff0", "\x01", "\x7f", "\x9b", "\u200b"):
+            with self.subTest(mark=hex(ord(mark))):
+                echo = mark.join(key[i : i + 7] for i in range(0, len(key), 7))
+                answer = status_answer(("t1", "failed"))
+                answer[1]["shots"][0]["error"] = answer[1]["message"] = "bad key " + echo
+                machine = self.machine(generated("t1"), answer, environ={"NANOPHOTO_API_KEY": key})
+                machine.run("submit", "--shots-json", shots_json(), "--follow", "--json-only")
+                for shown in (json.loads(machine.out())["response"]["message"], machine.err()):
+                    self.assertNotIn(key, re.sub("[^A-Za-z_]", "", shown))  # what a reader makes of it
+                    self.assertIn("bad key ***", shown)
+
+    def test_two_runs_sharing_one_machine_keep_their_own_keys(self) -> None:
+        first, second = "sk-first-run-key-111111", "sk-second-run-key-222222"
+        second_asked, first_ended = threading.Event(), threading.Event()
+
+        def service(request: Any, timeout: float) -> Any:  # the first run is still going as the second begins
+            if first in request.get_header("Authorization"):
+                second_asked.wait(30)
+                return FakeResponse(200, b'{"status": "processing"}', {"Content-Type": "application/json"})
+            second_asked.set()
+            first_ended.wait(30)  # the second answers once the first has ended
+            return FakeResponse(200, json.dumps({"status": "processing", "message": "you sent " + second}).encode(), {})
+
+        machine = self.machine(environ={"NANOPHOTO_API_KEY": None})
+        machine.rt.api_open = service
+
+        def first_run() -> None:
+            machine.run("status", "--task-ids-json", '["t1"]', "--api-key", first, "--json-only")
+            first_ended.set()
+
+        thread = threading.Thread(target=first_run)
+        thread.start()
+        machine.run("status", "--task-ids-json", '["t2"]', "--api-key", second, "--json-only")
+        thread.join()
+        self.assertIn("you sent ***", machine.out())
+        self.assertNotIn(second, machine.out() + machine.err())
+        self.assertEqual(veo.redact(first + second), first + second)  # both runs ended: neither key is kept
 
     @alone  # the switch interval is the process's
     def test_redaction_never_fails_while_other_threads_change_the_keys(self) -> None:

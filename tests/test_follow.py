@@ -310,8 +310,10 @@ class Following(MachineTest):
         self.assertEqual(words[-2:], ["--download", "\\\\nas\\Media share\\"])
 
     def test_default_max_wait_grows_with_shots(self) -> None:
-        self.assertEqual(veo.default_max_wait(1), 1800.0)
-        self.assertEqual(veo.default_max_wait(21), 6300.0)
+        machine = self.machine()
+        session = veo.Session(veo.Options(), machine.rt, None, None)  # type: ignore[arg-type]
+        start = machine.rt.clock()
+        self.assertEqual([session.deadline(shots) - start for shots in (1, 21)], [1800.0, 6300.0])  # 300 s a shot
 
     def test_a_failed_round_is_reported_and_polling_goes_on(self) -> None:
         down = urllib.error.URLError(ConnectionRefusedError(111, "refused"))

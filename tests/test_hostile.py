@@ -662,6 +662,9 @@ class TheKeyInEveryForm(EndToEnd):
             ["submit", "--prompt", "x", "\u2010\u2010api-key", "TYPED"],  # other dashes: hyphen, minus, full width
             ["submit", "--prompt", "x", "\u2212\u2212api-key", "TYPED"],
             ["submit", "--prompt", "x", "\uff0d\uff0dapi-key", "TYPED"],
+            ["submit", "--prompt", "x", "\u2e3aapi-key", "TYPED"],  # a two-em dash, a small em dash, a modifier minus
+            ["submit", "--prompt", "x", "\ufe58api-key", "TYPED"],
+            ["submit", "--prompt", "x", "\u02d7\u02d7api-key", "TYPED"],
             ["submit", "--prompt", "x", "--secret", "TYPED"],  # other names a key goes by
             ["submit", "--prompt", "x", "--auth", "TYPED"],
             ["submit", "--prompt", "x", "--bearer", "TYPED"],
