@@ -225,8 +225,8 @@ def secret_forms(key: str) -> Set[str]:
     forms = {key, json.dumps(key)[1:-1], key.replace("/", "\\/"), quote(raw, safe=""), quote(raw), repr(key)[1:-1]}
     forms |= {raw.hex(), "".join("%%%02x" % byte for byte in raw)} | {key[i : i + 8] for i in range(len(key) - 7)}
     for form in [key, *(key[i : i + 8] for i in range(len(key) - 7))]:  # text that JSON's escaping makes it again
-        with suppress(ValueError):  # a"b, printed as a\"b: the key 'a\"b'
-            forms.add(json.loads('"%s"' % form))
+        with suppress(ValueError):  # a"b, printed as a\"b: the key 'a\"b' (what is shown as nothing is looked past)
+            forms.add(INVISIBLE.sub("", json.loads('"%s"' % form)))
     for shift in range(3):  # base64 of the key after 0, 1 or 2 other bytes ("Bearer KEY", "user:KEY"): whole groups
         encoded = base64.b64encode(bytes(shift) + raw).decode()[4 if shift else 0 :]
         encoded = encoded[: len(encoded) - (4 if (shift + len(raw)) % 3 else 0)]
@@ -285,9 +285,11 @@ def key_flag_end(word: str) -> int:
 def clean_line(text: str, limit: int = 300, ours: bool = False) -> str:
     """Text made safe to show: the key hidden, one printable line, cut to length; `ours`: as given when it can be."""
     visible = INVISIBLE.sub("", text)  # dropped first: a key cut apart by them is hidden too
-    if ours and text.isprintable() and redact(visible) == visible:  # our path or command, an emoji's U+FE0F kept
-        return text
-    text = "".join(ch if ch.isprintable() else " " for ch in redact(visible))
+    hidden = redact(visible)
+    if hidden == visible:  # no key: our path or command as given (an emoji's U+FE0F kept), other text as it came
+        spaced = INVISIBLE.sub(lambda found: " " if "\x01" <= found[0] < "\xa0" else "", text)  # a control: a space
+        hidden = text if ours and text.isprintable() else spaced  # (but UTF-16's NULs), so words stay apart
+    text = "".join(ch if ch.isprintable() else " " for ch in hidden)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

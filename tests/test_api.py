@@ -206,6 +206,25 @@ class Redaction(MachineTest):
                     shown = machine.out() + machine.err() + record.read()
                 self.assertEqual([key[i : i + 8] for i in range(len(key) - 7) if key[i : i + 8] in shown], [])
 
+    def test_a_key_holding_the_escape_of_a_character_shown_as_nothing_is_hidden(self) -> None:
+        for mark in ("\\u200b", "\\u001f", "\\f"):
+            key = "sk-live%sXy7Qp2L%sm9AbCdE" % (mark, mark)
+            with self.subTest(key=key):
+                answer = status_answer(("t1", "failed"))
+                answer[1]["shots"][0]["error"] = "bad key " + json.loads('"%s"' % key)  # printed as JSON: the key
+                machine = self.machine(answer, environ={"NANOPHOTO_API_KEY": key})
+                machine.run("status", "--task-ids-json", TASKS, "--json-only")
+                self.assertNotIn(key, machine.out() + machine.err())
+                self.assertIn("bad key ***", machine.out())
+
+    def test_control_characters_in_service_text_stay_spaces_between_words(self) -> None:
+        machine = self.machine(
+            (400, {"errorCode": "PROMPT_REQUIRED", "message": "the prompt\x0bis\x0crequired\x1eor\x85empty"})
+        )
+        self.assertEqual(machine.run("submit", "--shots-json", shots_json(), "--json-only"), 2)
+        self.assertIn("PROMPT_REQUIRED: the prompt is required or empty", machine.err())
+        self.assertIn("PROMPT_REQUIRED: the prompt is required or empty", json.loads(machine.out())["error"]["message"])
+
     def test_a_key_cut_apart_by_any_character_shown_as_nothing_is_hidden(self) -> None:
         key = "sk_live_ABCDEFGHIJKLMNOPQRST"
         for mark in ("\U0001d173", "\U0001bca0", "\ufff0", "\x01", "\x7f", "\x9b", "\u200b"):

@@ -562,9 +562,6 @@ class TheKeyInEveryForm(EndToEnd):
 
     def test_a_shot_id_holding_the_key_names_no_file_and_no_line(self) -> None:
         self.fake.polls_per_shot = 1
-        keys = [KEY]  # job_table below runs outside any run: as a run of this test, it hides the key itself
-        veo.hide_keys(keys)
-        self.addCleanup(veo.hide_keys, keys, True)
         for shot_id in (KEY, "a" * 85 + KEY, KEY.replace("-", " ")):  # long enough to be cut; cleaned into the key
             with self.subTest(length=len(shot_id)):
                 folder = "v%d" % len(shot_id)
@@ -578,7 +575,10 @@ class TheKeyInEveryForm(EndToEnd):
                 self.assertEqual(media_lines(done.stderr), [saved])
                 for name in os.listdir(os.path.join(self.tmp, folder)):
                     self.assertEqual(self.leaks(name, KEY), [], name)
+                keys = [KEY]  # outside any run, the table is this test's run: it hides the key just as long as that
+                veo.hide_keys(keys)  # (not the whole test long: another test's leak of KEY would go unseen meanwhile)
                 table = veo.job_table(veo.Job("j", "", "720p", "", [veo.Task(shot_id, "t")]), "done", 1.0)
+                veo.hide_keys(keys, ended=True)
                 self.assertEqual(self.leaks(table, KEY), [])  # the terminal's table hides before it cuts
 
     def test_a_key_given_is_hidden_before_it_is_read(self) -> None:
