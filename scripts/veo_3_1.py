@@ -276,8 +276,8 @@ def redact_json(value: Any) -> Any:
 def key_flag_end(word: str) -> int:
     """Where the name ends in a word that may name a key (--api-key, \u2014token, API_KEY=...), else 0."""
     dashed = word[:1] in "-\u02d7\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2e3a\u2e3b\ufe58\ufe63\uff0d"
-    assignment = re.match(r"[\w.-]+=", word)  # NANOPHOTO_API_KEY=..., api-key=...; not a prompt's "ratio=16:9"
-    where = word if dashed else (assignment.group(0) if assignment else "")
+    assignment = re.match(r"[\w.-]+(=|:\s*)", word)  # API_KEY=..., "Authorization: Bearer ..."; not "ratio=16:9"
+    where = word if dashed or word.lower() == "bearer" else (assignment.group(0) if assignment else "")
     name = re.search("api|key|token|secret|auth|bearer|pass|pw|credential|nanophoto", where, re.IGNORECASE)
     return (name.end() if dashed else len(where)) if name else 0  # an assignment: its value only
 

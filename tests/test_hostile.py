@@ -665,6 +665,10 @@ class TheKeyInEveryForm(EndToEnd):
             ["submit", "--prompt", "x", "\u2e3aapi-key", "TYPED"],  # a two-em dash, a small em dash, a modifier minus
             ["submit", "--prompt", "x", "\ufe58api-key", "TYPED"],
             ["submit", "--prompt", "x", "\u02d7\u02d7api-key", "TYPED"],
+            ["submit", "--prompt", "x", "-H", "Authorization: Bearer TYPED"],  # curl's habits
+            ["submit", "--prompt", "x", "Bearer", "TYPED"],
+            ["submit", "--prompt", "x", "key:", "TYPED"],
+            ["submit", "--prompt", "x", "api_key:TYPED"],
             ["submit", "--prompt", "x", "--secret", "TYPED"],  # other names a key goes by
             ["submit", "--prompt", "x", "--auth", "TYPED"],
             ["submit", "--prompt", "x", "--bearer", "TYPED"],
