@@ -1,10 +1,8 @@
 #!/usr/bin/env python3
 """veo-3-1: make videos with NanoPhoto.AI's Veo 3.1 API, from a terminal, a script or an agent.
 
-Usage:
-    veo_3_1.py submit --prompt "a red fox in snow" --follow --download videos/
-    veo_3_1.py status --job <jobId> --follow --download videos/
-    veo_3_1.py status --last | --list | --task-ids-json '[{"shotId": "shot-1", "taskId": "..."}]'
+Usage: veo_3_1.py submit --prompt "a red fox in snow" --follow --download videos/
+       veo_3_1.py status --job <jobId> | --last | --list | --task-ids-json JSON  [--follow] [--download DIR]
 
 stdout carries JSON only (NDJSON stages, or one document with --json-only); stderr, people's text and
 MEDIA:<path> lines. The promises are in README.md and references/. Standard library, CPython 3.8-3.13.
@@ -38,7 +36,6 @@ from dataclasses import dataclass, field
 
 TYPE_CHECKING = False  # typing costs ~5 ms at every start; only the type checker reads it
 if TYPE_CHECKING:  # pragma: no cover
-    import threading
     from typing import IO, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
     Fields = List[Tuple[str, str, Any]]  # a record's key, the attribute it holds, its JSON type
@@ -59,7 +56,7 @@ SITE_ORIGIN = "https://nanophoto.ai"
 GENERATION_TYPES = {"TEXT_2_VIDEO": (0, 0), "FIRST_AND_LAST_FRAMES_2_VIDEO": (1, 2), "REFERENCE_2_VIDEO": (1, 3)}
 ASPECT_RATIOS, RESOLUTIONS = ("16:9", "9:16"), ("720p", "1080p", "4k")
 CREDITS_PER_SHOT = {"720p": 10, "1080p": 14, "4k": 30}  # 1080p and 4k: single-shot jobs only
-SECONDS_PER_SHOT, MAX_SHOTS, MAX_SHOT_ID_LENGTH = 8, 21, 200
+SECONDS_PER_SHOT, MAX_SHOTS, MAX_SHOT_ID_LENGTH, MAX_TASKS = 8, 21, 200, 100  # a record of 100 tasks reads back
 SHOT_KEYS = ("id", "prompt", "generationType", "aspectRatio", "imageUrls")
 
 # How answers are read: tolerantly (the shapes beyond the published ones are assumed).
@@ -73,7 +70,7 @@ DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_DOWNLOAD_WO
 DEFAULT_MAX_WAIT, MAX_WAIT_PER_SHOT = 1800.0, 300.0  # shots run one after another, 2-5 minutes each
 ONE_OFF_RETRY_AFTER_CAP, LONGEST_SECONDS = 120.0, 7 * 24 * 3600.0  # a longer socket timeout overflows
 MIN_SECRET_LENGTH = 6  # hiding a shorter "key" would mangle ordinary words, not protect anything
-MAX_API_BODY, MAX_CONFIG_BYTES, MAX_RECORD_BYTES, MAX_JSON_DEPTH = 8 * 1024 * 1024, 1024 * 1024, 16 * 1024 * 1024, 64
+MAX_API_BODY, MAX_FILE_BYTES, MAX_RECORD_BYTES, MAX_JSON_DEPTH = 8 * 1024 * 1024, 1024 * 1024, 16 * 1024 * 1024, 64
 DOWNLOAD_CHUNK, DOWNLOAD_TRIES, DOWNLOAD_REDIRECTS = 256 * 1024, 4, 5
 VIDEO_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"styp", b"moof")  # ISO BMFF, at byte 4
 # Matroska and WebM, AVI, Ogg, FLV, MPEG program and transport streams
@@ -148,6 +145,7 @@ class Video:
     size: Optional[int] = None
     sha256: Optional[str] = None
     error: Optional[str] = None  # why it could not be saved
+    validator: Optional[str] = None  # its ETag or Last-Modified, as the part file's bytes came: a resume's If-Range
 
 
 @dataclass
@@ -362,12 +360,6 @@ def unsendable_text(value: Any) -> Optional[str]:
     parts = [part for pair in value.items() for part in pair] if isinstance(value, dict) else value
     problems = map(unsendable_text, parts if isinstance(parts, list) else [])
     return next((problem for problem in problems if problem), None)
-
-
-def header_problem(value: str) -> Optional[str]:
-    """Why a text cannot be sent as an HTTP header (a line break, a control character, not Latin-1), or None."""
-    bad = any(not (" " <= ch <= "~" or "\xa0" <= ch <= "\xff") for ch in value)
-    return "contains a line break, a control character or a character HTTP headers cannot carry" if bad else None
 
 
 def close_match(word: str, candidates: Sequence[str]) -> Optional[str]:
@@ -587,7 +579,7 @@ def parse_task_ids(raw: Any) -> List[Task]:
     """Read --task-ids-json: [{shotId, taskId}] (or bare task ID strings), or a usage error."""
     raw = raw["taskIds"] if isinstance(raw, dict) and "taskIds" in raw else raw
     hint = 'give a JSON array such as \'[{"shotId": "shot-1", "taskId": "task_abc123"}]\''
-    if not isinstance(raw, list) or not 1 <= len(raw) <= 100:
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_TASKS:
         raise usage_error("--task-ids-json must be a JSON array of 1 to 100 tasks, got %s" % short_repr(raw), hint)
     tasks: List[Task] = []
     problems: List[str] = []
@@ -642,24 +634,23 @@ def tasks_from_generate_answer(ours: Sequence[str], answer: Any, now_iso: str) -
     entries = next((answer[key] for key in ("shots", "tasks") if isinstance(answer.get(key), list)), None)
     if entries is None:
         entries = [{"shotId": ours[0], "taskId": first_field(answer, TASK_ID_KEYS)}] if len(ours) == 1 else []
-    tasks: List[Task] = []
+    tasks: Dict[str, Task] = {}
     for position, entry in enumerate(entries):
         if not isinstance(entry, dict):
             continue
         task_id, shot_id = id_text(first_field(entry, TASK_ID_KEYS)), id_text(first_field(entry, SHOT_ID_KEYS))
         if shot_id not in ours and position < len(ours) and len(entries) == len(ours):
             shot_id = ours[position]
-        if task_id and shot_id and task_id not in [task.task_id for task in tasks]:
-            task = Task(shot_id, task_id)
-            update_task(task, entry, now_iso, 0.0)
-            tasks.append(task)
-    return tasks
+        if task_id and shot_id and task_id not in tasks and len(tasks) < MAX_TASKS:  # a record stays readable
+            tasks[task_id] = Task(shot_id, task_id)
+            update_task(tasks[task_id], entry, now_iso, 0.0)
+    return list(tasks.values())
 
 
-def apply_status_answer(job: Job, answer: Any, now_iso: str, elapsed: float) -> List[Task]:
-    """Fold a check-status answer into the job; return the tasks whose status changed."""
+def apply_status_answer(job: Job, answer: Any, now_iso: str, elapsed: float) -> Tuple[List[Task], bool]:
+    """Fold a check-status answer into the job: the tasks whose status changed, and whether it spoke of any."""
     if not isinstance(answer, dict):
-        return []
+        return [], False
     top_kind, top_url, entries = status_word_kind(answer.get("status")), video_url_of(answer), answer.get("shots")
     if len(job.tasks) > 1:  # a one-shot job has no combined video: its one video is the shot's
         job.combined.url = top_url or job.combined.url
@@ -667,43 +658,32 @@ def apply_status_answer(job: Job, answer: Any, now_iso: str, elapsed: float) -> 
         # No per-shot list: the top-level status speaks for every shot; its video is the one shot's, else the combined.
         shared = {"status": answer.get("status"), "videoUrl": top_url if len(job.tasks) == 1 else None}
         shared["error"] = error_text_of(answer)  # read only when the status is a failure
-        return [task for task in job.tasks if update_task(task, shared, now_iso, elapsed)]
+        return [t for t in job.tasks if update_task(t, shared, now_iso, elapsed)], isinstance(answer.get("status"), str)
     changed: List[Task] = []
-    seen: Set[int] = set()
-    by_id = {task.task_id: task for task in job.tasks}
+    unseen = {task.task_id: task for task in job.tasks}  # each task is read from one entry at most
+    by_shot = {shot: [task for task in job.tasks if task.shot_id == shot] for shot in {t.shot_id for t in job.tasks}}
     for entry in sorted(objects_in(entries), key=lambda e: first_field(e, TASK_ID_KEYS) is None):  # ids first
         task_id, shot_id = id_text(first_field(entry, TASK_ID_KEYS)) or "", id_text(first_field(entry, SHOT_ID_KEYS))
-        unmatched = [t for t in job.tasks if t.shot_id == shot_id and id(t) not in seen]  # by shotId: if no taskId
-        task = by_id.get(task_id) or (unmatched[0] if unmatched and first_field(entry, TASK_ID_KEYS) is None else None)
-        if task is not None and id(task) not in seen:
-            seen.add(id(task))
-            if update_task(task, entry, now_iso, elapsed):
-                changed.append(task)
+        waiting = by_shot.get(shot_id or "", []) if first_field(entry, TASK_ID_KEYS) is None else []  # by shotId
+        while waiting and waiting[0].task_id not in unseen:
+            waiting.pop(0)
+        task_id = waiting[0].task_id if waiting else task_id
+        if task_id in unseen and update_task(unseen[task_id], entry, now_iso, elapsed):
+            changed.append(unseen[task_id])
+        unseen.pop(task_id, None)
     if top_kind != "processing":  # the job as a whole ended: a shot it did not mention will not come back
         why = error_text_of(answer) or "the service ended the job without a status for this shot"
-        ended = [task for task in job.tasks if id(task) not in seen and not task.finished]
+        ended = [task for task in unseen.values() if not task.finished]
         changed += [task for task in ended if update_task(task, {"status": "failed", "error": why}, now_iso, elapsed)]
-    return changed
-
-
-def names_a_task(job: Job, answer: Any) -> bool:
-    """Whether an answer speaks of the job's tasks: an entry naming one, or (no list of shots) a status for all."""
-    entries = answer.get("shots") if isinstance(answer, dict) else None
-    if not isinstance(entries, list):
-        return isinstance(answer, dict) and isinstance(answer.get("status"), str)
-    for entry in objects_in(entries):
-        task_id, shot_id = first_field(entry, TASK_ID_KEYS), id_text(first_field(entry, SHOT_ID_KEYS))
-        if any(task.task_id == id_text(task_id) or (task_id is None and task.shot_id == shot_id) for task in job.tasks):
-            return True
-    return False
+    return changed, len(unseen) < len({task.task_id for task in job.tasks})  # whether it named one of them
 
 
 def update_task(task: Task, entry: Mapping[str, Any], now_iso: str, elapsed: float) -> bool:
     """Read a shot's entry of an answer into its task; True when its status changed."""
     before, word = (task.status, task.raw_status), entry.get("status")
     kind = status_word_kind(word)
-    if task.finished and kind == "processing":  # finished shots stay finished: this is a stale answer, not news
-        return False
+    if (task.finished and kind == "processing") or (task.status == "completed" and kind == "failed"):
+        return False  # finished shots stay finished, completed ones completed (saved, maybe): a stale answer, not news
     task.status = kind
     task.raw_status = clean_line(word.strip(), 40).lower() if isinstance(word, str) else ""  # hide the key, then lower
     task.video.url = video_url_of(entry) or task.video.url
@@ -956,7 +936,7 @@ def read_openclaw_key(environ: Mapping[str, str], home: str, warn: Callable[[str
     home = os.path.expanduser(environ.get("OPENCLAW_HOME") or home)
     path = os.path.expanduser(environ.get("OPENCLAW_CONFIG_PATH") or os.path.join(home, ".openclaw", "openclaw.json"))
     try:
-        text = read_regular_file(path, MAX_CONFIG_BYTES).decode("utf-8-sig")
+        text = read_regular_file(path, MAX_FILE_BYTES).decode("utf-8-sig")
         # OpenClaw's JSON5 as JSON: outside strings, comments and trailing commas dropped, and bare keys quoted.
         json5 = r'(?s)"(?:[^"\\]|\\.)*"|//[^\n]*|/\*.*?\*/|,(?=(?:\s|//[^\n]*|/\*.*?\*/)*[}\]])|\$?[^\W\d]\w*(?=\s*:)'
         text = re.sub(json5, lambda m: "" if m[0][0] in "/," else m[0] if m[0][0] == '"' else f'"{m[0]}"', text)
@@ -1165,13 +1145,15 @@ class Api:
     def call(self, path: str, payload: Dict[str, Any], deadline: Optional[float], guard: Any = None) -> Any:
         """POST with retries (generate only if surely not taken); while following, None once a round's retries fail."""
         body, attempt, following = dump_json(payload).encode("utf-8"), 0, deadline is not None and guard is None
+        if deadline is None:  # a one-off call: 120 s in all at most, or --max-wait if shorter
+            deadline = self.rt.clock() + min(self.opts.max_wait or ONE_OFF_RETRY_AFTER_CAP, ONE_OFF_RETRY_AFTER_CAP)
         while True:
             try:  # a submit in flight is never cut short by --max-wait: the job it may have made would be lost
                 return self.exchange(path, body, None if guard is not None else deadline)
             except TransportError as failure:
                 if guard is not None and failure.delivered is not False:
                     raise outcome_unknown(failure.message, failure.code, failure.http_status)
-                left = max(deadline - self.rt.clock(), 0.0) if deadline is not None else float("inf")
+                left = max(deadline - self.rt.clock(), 0.0)
                 wait = self.retry_wait(failure, attempt, left, following) if failure.retryable else None
                 if wait is None and following and failure.retryable:
                     self.note("checking the status failed: %s; polling goes on" % failure.message)
@@ -1182,8 +1164,10 @@ class Api:
                 self.note("%s; retrying in %.1f s (%d of %d)" % counts)
                 if guard is None:
                     self.rt.sleep(wait)
-                elif guard.caught or not guard.wait_released(self.rt.sleep, wait):
-                    raise stopped_before_resending(failure)
+                elif guard.caught or not guard.wait_released(self.rt.sleep, wait):  # every try surely not taken
+                    text = "interrupted before the submit was sent again (%s); it was not taken, so nothing was spent"
+                    text, hint = text % failure.message, "run it again when you want the job"
+                    raise VeoError(failure.code, text, EXIT_INTERRUPTED, [], hint, failure.http_status)
                 attempt += 1
 
     def exchange(self, path: str, body: bytes, deadline: Optional[float] = None) -> Any:
@@ -1266,12 +1250,6 @@ def outcome_unknown(why: str, code: str = "", http_status: Optional[int] = None,
     return VeoError("SUBMIT_OUTCOME_UNKNOWN", text % why, exit_status, details, PAY_TWICE_HINT, http_status)
 
 
-def stopped_before_resending(failure: TransportError) -> VeoError:
-    """Ctrl-C between tries of a submit: every try was surely not taken, so nothing was spent."""
-    text = "interrupted before the submit was sent again (%s); it was not taken, so nothing was spent" % failure.message
-    return VeoError(failure.code, text, EXIT_INTERRUPTED, [], "run it again when you want the job", failure.http_status)
-
-
 # ---- The job record ----
 
 RECORD_VERSION = 2  # each table below serves both to write a record and to read it back
@@ -1280,7 +1258,7 @@ TASK_FIELDS: Fields = [("shotId", "shot_id", str), ("taskId", "task_id", str), (
 TASK_FIELDS += [("rawStatus", "raw_status", str), ("error", "error", str), ("finishedAt", "finished_at", str)]
 TASK_FIELDS += [("elapsedSeconds", "elapsed_seconds", float)]
 VIDEO_FIELDS: Fields = [("videoUrl", "url", str), ("file", "file", str), ("size", "size", int)]
-VIDEO_FIELDS += [("sha256", "sha256", str)]
+VIDEO_FIELDS += [("sha256", "sha256", str), ("validator", "validator", str)]
 
 
 def new_job_id(now: float) -> str:
@@ -1346,6 +1324,7 @@ def save_record(job: Job) -> None:
     if not job.job_file:
         return
     path = os.path.realpath(job.job_file) if os.path.islink(job.job_file) else job.job_file  # --job link.json stays
+    keep_saved_videos(job, path)
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=os.path.dirname(path))  # 0600
     try:
@@ -1357,6 +1336,18 @@ def save_record(job: Job) -> None:
     except BaseException:
         os.unlink(temporary) if os.path.exists(temporary) else None
         raise
+
+
+def keep_saved_videos(job: Job, path: str) -> None:
+    """Take in what another run of this job recorded meanwhile: a video it saved, still there, that this run has not."""
+    with suppress(OSError, ValueError, VeoError):  # no record yet (a submit), or one this run will replace
+        found = job_from_record(parse_answer(read_regular_file(path, MAX_RECORD_BYTES)), path)
+        theirs = {task.task_id: task.video for task in found.tasks} if found.job_id == job.job_id else {}
+        pairs = [(task.video, theirs.get(task.task_id, Video())) for task in job.tasks]
+        for ours, saved in [*pairs, (job.combined, found.combined)] if theirs else []:
+            whole = saved.file and os.path.isfile(saved.file) and os.path.getsize(saved.file) == saved.size
+            if saved.sha256 and whole and not ours.sha256 and ours.file in (None, saved.file):
+                ours.file, ours.size, ours.sha256 = saved.file, saved.size, saved.sha256
 
 
 def load_record(path: str) -> Job:
@@ -1378,10 +1369,9 @@ def list_records(rt: Runtime) -> List[Tuple[str, Optional[Dict[str, Any]], str]]
         return []
     found = []
     for path in (os.path.join(folder, name) for name in names):
-        try:
+        data = None
+        with suppress(OSError, ValueError):
             data = parse_answer(read_regular_file(path, MAX_RECORD_BYTES))
-        except (OSError, ValueError):
-            data = None
         usable = isinstance(data, dict) and typed(data, "jobId", str) and typed(data, "submittedAt", str)
         data = data if usable else None
         try:  # an unreadable record sorts by its file's time: the newest is said to be unreadable, not skipped
@@ -1397,10 +1387,8 @@ def find_record_for_tasks(tasks: Sequence[Task], origin: str, rt: Runtime) -> Op
     for path, data, _ in list_records(rt):
         entries = objects_in(data.get("tasks")) if data and data.get("baseUrl") == origin else []
         if sorted(str(entry.get("taskId")) for entry in entries) == wanted:
-            try:
+            with suppress(VeoError):  # unusable: another may be
                 return job_from_record(data, path)
-            except VeoError:
-                continue
     return None
 
 
@@ -1480,17 +1468,24 @@ def claim_file(
     folder: str, stem: str, extension: str, job_id: str, claimed: Optional[str], record: Callable[[str], None]
 ) -> Tuple[str, Optional[IO[bytes]]]:
     """A name for a video that nothing else uses, claimed by this job's part file beside it; and the part, locked."""
+
+    def named_whole(path: str, own: str) -> bool:  # one file under both names: a run of this job named it, whole,
+        links = not (os.path.islink(own) or os.path.islink(path))  # and was stopped (or could not record it)
+        return links and os.path.isfile(own) and os.path.isfile(path) and os.path.samefile(own, path)
+
     own = part_name(claimed or "", job_id)
     if claimed and named_as_ours(claimed, folder, stem, extension):  # a record names no other file: not .bashrc
         if not os.path.lexists(claimed) and os.path.basename(claimed) not in claimed_by_others(folder, own):
             handle = open_part(own, reuse=True)
             if handle is not None:
                 return claimed, handle
-        elif os.path.isfile(own) and not os.path.islink(own) and os.path.samefile(own, claimed):
-            return claimed, None  # one file under both names: a run of this job named it, whole, and was stopped
+        elif named_whole(claimed, own):
+            return claimed, None
     taken = claimed_by_others(folder)
     for number in range(1, 10000):
         path = os.path.join(folder, numbered_name(stem, extension, number))
+        if named_whole(path, part_name(path, job_id)):
+            return path, None
         if not (os.path.lexists(path) or os.path.basename(path) in taken):
             record(path)  # before the part is made: a resume always finds a killed run's part again
             handle = open_part(part_name(path, job_id), reuse=False)
@@ -1530,12 +1525,11 @@ def place_file(first: str, part: str, stem: str, extension: str, handle: IO[byte
 class PartialFile:
     """The part file a video grows in, with its running SHA-256; what a stopped run left is counted in."""
 
-    def __init__(self, handle: IO[bytes]) -> None:
-        """Take up the open part file, hashing the bytes already in it."""
+    def __init__(self, handle: IO[bytes], keep: bool = True) -> None:
+        """Take up the open part file, hashing the bytes already in it (unless they are not to be kept)."""
         self.handle = handle
         self.expected: Optional[int] = None
-        self.validator: Optional[str] = None  # ETag or Last-Modified, for If-Range
-        self.restart(keep=True)
+        self.restart(keep)
 
     def restart(self, keep: bool = False) -> None:
         """Throw away what was written (with `keep`, count it in instead)."""
@@ -1544,7 +1538,7 @@ class PartialFile:
         if not keep and self.handle.seek(0, os.SEEK_END):  # not when empty: ext4 writes a file truncated to
             self.handle.truncate(0)  # nothing out to disk whole as it is closed (auto_da_alloc): 0.1 s for 256 MiB
         self.handle.seek(0)
-        self.digest, self.have, self.validator = hashlib.sha256(), 0, None
+        self.digest, self.have = hashlib.sha256(), 0
         for block in iter(lambda: self.handle.read(DOWNLOAD_CHUNK), b""):
             self.digest.update(block)
             self.have += len(block)
@@ -1600,14 +1594,14 @@ class Fetcher:
     sleep: Callable[[float], None] = time.sleep
     local: bool = False  # links to this machine are fetched: the API is on it too
 
-    def save(self, url: str, path: str, part_path: str, handle: IO[bytes], stem: str, extension: str) -> SavedVideo:
+    def save(self, video: Video, path: str, part_path: str, handle: IO[bytes], stem: str, extension: str) -> SavedVideo:
         """Fetch into the claimed part file (resuming it), check it, name it; a part no run could resume is removed."""
-        started, outcome, problem = time.monotonic(), "retry", ""
+        started, outcome, problem, url = time.monotonic(), "retry", "", video.url or ""
         try:
-            part = PartialFile(handle)
+            part = PartialFile(handle, keep=bool(video.validator))  # else a stopped run's bytes of an unnamed video
             for attempt in range(DOWNLOAD_TRIES):
                 self.sleep(min(0.25 * 2**attempt, 4.0) if attempt else 0)
-                outcome, problem = self.fetch_once(url, part)
+                outcome, problem = self.fetch_once(video, part)
                 if outcome != "retry" or self.cancelled():
                     break
             if outcome == "done":  # named while the part is still locked: no other run takes it up meanwhile
@@ -1621,15 +1615,16 @@ class Fetcher:
             os.unlink(part_path)  # nothing a later run could resume from
         raise VeoError("DOWNLOAD_FAILED", "%s: %s" % (clean_line(url_without_query(url), 200), problem))
 
-    def fetch_once(self, url: str, part: PartialFile) -> Tuple[str, str]:
+    def fetch_once(self, video: Video, part: PartialFile) -> Tuple[str, str]:
         """One GET (ranged when resuming): ("done" | "retry" | "fatal" | "stopped", what went wrong)."""
         import urllib.request
 
+        url = video.url or ""
         request = urllib.request.Request(url, headers={"User-Agent": self.user_agent, "Accept": "*/*"})
         if part.have:
             request.add_header("Range", "bytes=%d-" % part.have)
-            if part.validator:
-                request.add_header("If-Range", part.validator)
+            if video.validator:  # the part's bytes came with it: the rest is sent only if the video is still that one
+                request.add_header("If-Range", video.validator)
         started = time.monotonic()
         try:
             with open_any_status(self.opener, request, self.timeout) as response:
@@ -1653,7 +1648,7 @@ class Fetcher:
                         return "retry", "the server resumed at the wrong place"
                 total = int(resumed.group(2)) if resumed and status == 206 and resumed.group(2) != "*" else None
                 part.expected = total if total is not None or not size.isdecimal() else part.have + int(size)
-                part.validator = headers.get("ETag") or headers.get("Last-Modified")
+                video.validator = headers.get("ETag") or headers.get("Last-Modified")  # the record keeps it
                 copy_body(response, part, self.cancelled)
         except VeoError as err:
             return "fatal", err.message
@@ -1752,7 +1747,7 @@ class Downloader:
         """A background thread: save the videos from the queue, one after another."""
         for name, video, path, part, handle, stem, extension in iter(self.todo.get, None):
             try:
-                self.done.put((name, video, self.fetcher.save(video.url or "", path, part, handle, stem, extension)))
+                self.done.put((name, video, self.fetcher.save(video, path, part, handle, stem, extension)))
             except Exception as exc:  # a VeoError says why; anything else is a bug, which must not hang the run
                 why = exc.message if isinstance(exc, VeoError) else "%s: %s" % (type(exc).__name__, exc)
                 self.done.put((name, video, why))
@@ -1984,9 +1979,9 @@ def read_shots_source(args: argparse.Namespace, rt: Runtime) -> Any:
         if args.shots_file == "-" and rt.stdin is None:
             raise OSError("standard input is closed")
         with open(args.shots_file, "rb") if args.shots_file != "-" else nullcontext(rt.stdin) as stream:
-            data = getattr(stream, "buffer", stream).read(64 * 1024 * 1024 + 1) or b""  # type: ignore[union-attr]
-        if len(data) > 64 * 1024 * 1024:
-            raise OSError("over 64 MiB")
+            data = getattr(stream, "buffer", stream).read(MAX_FILE_BYTES + 1) or b""  # type: ignore[union-attr]
+        if len(data) > MAX_FILE_BYTES:
+            raise OSError("over 1 MiB: prompts are text, not files")
         text = data.decode("utf-8-sig") if isinstance(data, bytes) else data.lstrip("\ufeff")  # not the locale's
     except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
         reason = clean_line(getattr(exc, "strerror", None) or str(exc), 120)
@@ -2016,15 +2011,18 @@ def cmd_submit(args: argparse.Namespace, session: Session) -> int:
         session.output.final({"status": "dry-run", "request": request, "estimate": cost}, table)
         return EXIT_OK
     api = Api(base_url, find_api_key(args.api_key, session), opts, rt, reporter.http, reporter.warn)
-    now = rt.wall()
+    now, made = rt.wall(), False  # made: the --job-file, by this run
     job = Job(new_job_id(now), base_url, args.resolution, utc_iso(now), [], body["shots"], status="submitting")
     job.job_file = os.path.abspath(args.job_file or os.path.join(jobs_dir(rt), job.job_id + ".json"))
     try:
         if args.job_file:  # made exclusively: two runs given one --job-file never share it
             os.makedirs(os.path.dirname(job.job_file), mode=0o700, exist_ok=True)
             os.close(os.open(job.job_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            made = True
         save_record(job)  # before anything is sent: a job that may exist always has a record
     except OSError as exc:
+        with suppress(OSError):  # the empty file made for it goes too: the name is free for the retry
+            os.unlink(job.job_file) if made else None
         if isinstance(exc, FileExistsError) and exc.filename == job.job_file:  # not a file where a folder should be
             text = "--job-file %s already exists; it may be another job's record" % job.job_file
             raise usage_error(text, "name a new file, or leave --job-file out; nothing was sent")
@@ -2181,6 +2179,8 @@ def finish_job(
     """Save the record, tell people, print the result; the exit status (when not the shots', `failure` says why)."""
     reporter = session.reporter
     reporter.end_live()
+    if failure is not None and not job.job_file:  # tasks the service never answered for: no job to show or resume
+        raise failure
     downloader.close() if downloader is not None else None
     session.save(job)
     if downloader and not (downloader.failed or downloader.pending or timed_out or job.status == "processing"):
@@ -2222,11 +2222,11 @@ def note_answer(job: Job, answer: Any, session: Session, downloader: Optional[Do
     """Fold an answer in; on change: save the record, a progress stage, a line for people; start ready downloads."""
     now = session.rt.wall()
     elapsed = now - job.started
-    if not job.job_file and not names_a_task(job, answer):  # status --task-ids-json: a record only for a real job
+    before = {id(task): task.status for task in job.tasks}
+    changed, named = apply_status_answer(job, answer, utc_iso(now), elapsed)
+    if not job.job_file and not named:  # status --task-ids-json: a record only for a real job
         text = "the service's answer names none of these tasks: %s" % short_repr(answer, 200)
         raise VeoError("BAD_RESPONSE", text, hint="check the task IDs (status --list shows the saved jobs)")
-    before = {id(task): task.status for task in job.tasks}
-    changed = apply_status_answer(job, answer, utc_iso(now), elapsed)
     job.last_response, job.status = answer, job_status(job.tasks)
     job.finished_at = job.finished_at or (utc_iso(now) if job.status != "processing" else None)
     if changed or not job.job_file:
@@ -2395,7 +2395,9 @@ def options_from(args: argparse.Namespace, rt: Runtime) -> Options:
     except OSError as exc:
         raise usage_error("the current folder cannot be read (%s)" % exc.strerror, "cd to another; nothing was sent")
     prompt_problem = unsendable_text(getattr(args, "prompt", None) or "")
-    for flag, problem in (("--prompt", prompt_problem), ("--user-agent", header_problem(args.user_agent or ""))):
+    agent = any(not (" " <= ch <= "~" or "\xa0" <= ch <= "\xff") for ch in args.user_agent or "")  # as headers go
+    agent_problem = "contains a line break, a control character or a character HTTP cannot carry" if agent else None
+    for flag, problem in (("--prompt", prompt_problem), ("--user-agent", agent_problem)):
         if problem:
             raise usage_error("%s %s" % (flag, problem), "give it as plain text; nothing was sent")
     for flag in ("--download", "--job-file", "--job"):  # MEDIA: lines and the resume command must name it as it is
@@ -2469,11 +2471,9 @@ def run(argv: Optional[Sequence[str]], rt: Runtime) -> int:
         text = "interrupted; a job submitted before is in status --list (or --job-file): look there before submitting"
         reporter.write(text)
         status = EXIT_INTERRUPTED
-        try:  # stdout still promises a document (unless a stuck stdout is why the user pressed again)
+        with suppress(KeyboardInterrupt):  # stdout still owes a document (unless a stuck stdout made the user press)
             if not output.used:
                 output.final(VeoError("INTERRUPTED", text, EXIT_INTERRUPTED).to_json())
-        except KeyboardInterrupt:
-            pass
     if output.broken:
         reporter.write("error: the result could not be written to standard output (%s)" % output.broken)
         status = status or EXIT_FAILURE

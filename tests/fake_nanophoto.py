@@ -466,12 +466,16 @@ class FakeHandler(BaseHTTPRequestHandler):
         """A JSON answer."""
         self.send(status, json.dumps(payload).encode(), headers=headers)
 
-    def drip(self, status: int, body: bytes, seconds: float, content_type: str = "application/json") -> None:
+    def drip(
+        self, status: int, body: bytes, seconds: float, content_type: str = "application/json", etag: str = ""
+    ) -> None:
         """A whole answer, its body sent one byte every `seconds`."""
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Connection", "close")
+        if etag:
+            self.send_header("ETag", etag)
         self.end_headers()
         self.close_connection = True
         try:
@@ -595,8 +599,10 @@ class FakeHandler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "html_as_video":
             self.send(200, (HTML_PAGE % (200, 200)).encode(), "video/mp4")
             return
+        size = fake.size_of(name)
+        etag = '"%s-%d"' % (hashlib.sha256(name.encode()).hexdigest()[:16], size)  # another size: another video
         if fault is not None and fault.kind == "drip":
-            self.drip(200, video_bytes(name, 0, fake.size_of(name)), fault.seconds, "video/mp4")
+            self.drip(200, video_bytes(name, 0, size), fault.seconds, "video/mp4", etag)
             return
         if fault is not None and fault.kind not in ("cut", "slow"):
             if fault.kind == "redirect":
@@ -609,8 +615,6 @@ class FakeHandler(BaseHTTPRequestHandler):
             return
         if fake.video_latency or (fault is not None and fault.kind == "slow"):
             time.sleep(fault.seconds if fault is not None else fake.video_latency)
-        size = fake.size_of(name)
-        etag = '"%s-%d"' % (hashlib.sha256(name.encode()).hexdigest()[:16], size)
         start = 0
         status = 200
         range_header = self.headers.get("Range")

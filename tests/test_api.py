@@ -450,6 +450,17 @@ class Retries(MachineTest):
         machine = self.machine((503, b"down", {"Retry-After": "121"}))
         self.assertEqual(machine.run("status", "--task-ids-json", TASKS, "--json-only"), 7)
 
+    def test_a_one_off_status_keeps_to_max_wait_and_to_two_minutes_in_all(self) -> None:
+        busy = (429, {"errorCode": "API_KEY_RATE_LIMIT_EXCEEDED"}, {"Retry-After": "4"})
+        machine = self.machine(busy, busy, busy)
+        self.assertEqual(machine.run("status", "--task-ids-json", TASKS, "--json-only", "--max-wait", "1"), 5)
+        self.assertEqual((machine.time.sleeps, len(machine.opener.requests)), ([], 1))  # 4 s is past the 1 s
+        self.assertIn("asked to wait 4s (Retry-After), longer than the 1s left", machine.document()["error"]["message"])
+        slow = (429, {"errorCode": "API_KEY_RATE_LIMIT_EXCEEDED"}, {"Retry-After": "100"})
+        machine = self.machine(slow, slow, slow)  # without --max-wait: 120 s in all, not 100 s a retry
+        self.assertEqual(machine.run("status", "--task-ids-json", TASKS, "--json-only"), 5)
+        self.assertEqual((machine.time.sleeps, len(machine.opener.requests)), ([100.0], 2))
+
     def test_a_submit_without_follow_keeps_to_max_wait_too(self) -> None:
         busy = (429, {"errorCode": "API_KEY_RATE_LIMIT_EXCEEDED"}, {"Retry-After": "25"})
         machine = self.machine(busy, busy, busy)

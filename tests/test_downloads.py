@@ -7,7 +7,7 @@ import io
 import os
 import tempfile
 import unittest
-from typing import List, Optional
+from typing import Any, List, Optional
 from unittest import mock
 
 from fake_nanophoto import FakeNanoPhoto, video_sha256
@@ -103,16 +103,18 @@ class SaveVideo(unittest.TestCase):
         self.addCleanup(self.tmp.cleanup)
         self.dir = self.tmp.name
 
-    def save(self, name: str = "t1", opener=None, claimed=None, **kwargs):  # type: ignore[no-untyped-def]
-        url = self.fake.video_url(name)
+    def save(self, name: str = "t1", opener=None, claimed=None, video=None, **kwargs):  # type: ignore[no-untyped-def]
+        video = video or veo.Video(self.fake.video_url(name))  # the record's, across runs: its ETag too
         path, handle = veo.claim_file(self.dir, "shot", ".mp4", JOB, claimed, lambda path: None)
         assert handle is not None
         kwargs.setdefault("local", True)  # the fake's links are on this machine, as its API is
         fetcher = veo.Fetcher(opener or veo.urlopen_for("download"), 5, "test", sleep=lambda s: None, **kwargs)
-        return fetcher.save(url, path, veo.part_name(path, JOB), handle, "shot", ".mp4")
+        return fetcher.save(video, path, veo.part_name(path, JOB), handle, "shot", ".mp4")
 
-    def leftovers(self) -> list:
-        return [name for name in os.listdir(self.dir) if name.endswith(".part")]
+    def recorded(self, saved: Any) -> Any:
+        """What the run does once the record says a video is saved: its part file goes, and the name is the video's."""
+        os.unlink(saved.part)
+        return saved
 
     def test_saves_whole_with_sha256(self) -> None:
         saved = self.save()
@@ -169,18 +171,40 @@ class SaveVideo(unittest.TestCase):
 
     def test_bounded_tries_then_an_error_and_the_part_kept_for_the_next_run(self) -> None:
         self.fake.add_fault("video", "cut", count=4)
+        video = veo.Video(self.fake.video_url("t1"))
         with self.assertRaises(veo.VeoError) as caught:
-            self.save()
+            self.save(video=video)
         self.assertEqual(caught.exception.exit_status, 7)
         self.assertIn("stopped at", caught.exception.message)
         self.assertEqual(os.listdir(self.dir), [PART])  # no partial file under the final name
-        # The next run takes the claimed name up again and fetches only the rest.
-        saved = self.save(claimed=os.path.join(self.dir, "shot.mp4"))
+        # The next run takes the claimed name up again and fetches only the rest, if the video is still that one.
+        saved = self.save(claimed=os.path.join(self.dir, "shot.mp4"), video=video)
         self.assertEqual(
             (saved.path, saved.sha256), (os.path.join(self.dir, "shot.mp4"), video_sha256("t1.mp4", 300_000))
         )
-        self.assertTrue(self.fake.seen(origin="cdn")[-1].headers["Range"].startswith("bytes="))
+        headers = self.fake.seen(origin="cdn")[-1].headers
+        self.assertTrue(headers["Range"].startswith("bytes=") and headers["If-Range"] == video.validator)
         self.assertEqual(sorted(os.listdir(self.dir)), [PART, "shot.mp4"])  # one file, two names
+
+    def test_a_video_changed_between_runs_is_fetched_whole_not_joined_to_the_old_part(self) -> None:
+        self.fake.add_fault("video", "cut", count=4)
+        video = veo.Video(self.fake.video_url("t1"))
+        with self.assertRaises(veo.VeoError):
+            self.save(video=video)
+        self.fake.video_sizes["t1.mp4"] = 200_000  # the link now gives another video (another ETag)
+        begun = video.validator
+        saved = self.save(claimed=os.path.join(self.dir, "shot.mp4"), video=video)
+        self.assertEqual((saved.size, saved.sha256), (200_000, video_sha256("t1.mp4", 200_000)))
+        asked = self.fake.seen(origin="cdn")[-1].headers
+        self.assertTrue(asked["Range"] and begun and asked["If-Range"] == begun != video.validator)
+        # A part whose video is not known (no ETag recorded: the record could not say) starts again from byte 0.
+        os.unlink(saved.part)
+        os.unlink(saved.path)
+        with open(os.path.join(self.dir, PART), "wb") as handle:
+            handle.write(b"\x00\x00\x00\x18ftypmp42 and then some other video's bytes")
+        saved = self.save(claimed=os.path.join(self.dir, "shot.mp4"))
+        self.assertEqual(saved.sha256, video_sha256("t1.mp4", 200_000))
+        self.assertNotIn("Range", self.fake.seen(origin="cdn")[-1].headers)
 
     def test_an_expired_link_is_not_retried(self) -> None:
         self.fake.add_fault("video", "status", status=403)
@@ -214,7 +238,7 @@ class SaveVideo(unittest.TestCase):
 
     def test_redirects_followed_only_to_https_or_loopback(self) -> None:
         self.fake.add_fault("video", "redirect", status=302, headers={"Location": self.fake.video_url("t1")})
-        self.assertEqual(self.save().size, 300_000)
+        self.assertEqual(self.recorded(self.save()).size, 300_000)
         self.fake.add_fault("video", "redirect", status=302, headers={"Location": "http://example.com/x.mp4"})
         with self.assertRaises(veo.VeoError) as caught:
             self.save("t2")
@@ -231,7 +255,7 @@ class SaveVideo(unittest.TestCase):
                         headers={"Location": self.fake.video_url("t3") + "&hop=%d" % hop},
                     )
                 if saved:
-                    self.assertEqual(self.save("t3").size, 300_000)
+                    self.assertEqual(self.recorded(self.save("t3")).size, 300_000)
                 else:
                     with self.assertRaises(veo.VeoError) as caught:
                         self.save("t3")

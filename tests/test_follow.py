@@ -94,6 +94,13 @@ class Tolerance(MachineTest):
         shots = machine.document()["shots"]
         self.assertEqual((shots[0]["status"], shots[1]["videoUrl"]), ("failed", "https://c/2.mp4"))
 
+    def test_a_completed_shot_stays_completed_when_a_later_answer_says_failed(self) -> None:
+        first = status_answer(("t1", "completed"), ("t2", "processing"))
+        flip = status_answer(("t1", "failed"), ("t2", "completed"), top="completed")  # t1 may be saved: a resubmit pays
+        machine, status = self.follow(first, flip)
+        self.assertEqual((status, [shot["status"] for shot in machine.document()["shots"]]), (0, ["completed"] * 2))
+        self.assertNotIn("refunded", machine.err())
+
     def test_an_entry_naming_another_task_is_never_ours(self) -> None:
         one = json.dumps([{"shotId": "shot-1", "taskId": "t1"}])
         for outcome in ("completed", "failed"):  # another task's video is not saved as ours, its failure not ours
@@ -353,6 +360,24 @@ class Following(MachineTest):
         self.assertEqual(result["error"]["code"], "TASK_NOT_FOUND")
         self.assertTrue(os.path.exists(result["jobFile"]))
 
+    def test_a_job_follows_100_tasks_at_most_and_its_record_reads_back(self) -> None:
+        many = (200, {"status": "processing", "shots": [{"shotId": "shot-1", "taskId": "t%d" % n} for n in range(900)]})
+        machine = self.machine(many)
+        self.assertEqual(machine.run("submit", "--shots-json", shots_json(), "--json-only"), 0)
+        self.assertEqual([shot["taskId"] for shot in machine.document()["shots"]], ["t%d" % n for n in range(100)])
+        machine.again(status_answer(*[("t%d" % n, "processing") for n in range(100)]))
+        self.assertEqual(machine.run("status", "--last", "--json-only"), 0, machine.err())
+        self.assertEqual(len(machine.document()["shots"]), 100)
+
+    def test_a_shots_file_over_a_mebibyte_is_refused_before_anything_is_sent(self) -> None:
+        machine = self.machine(generated("t1"))
+        path = os.path.join(machine.home, "shots.json")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps([{"prompt": "\u00e9" * 600_000, "aspectRatio": "16:9"}], ensure_ascii=False))
+        self.assertEqual(machine.run("submit", "--shots-file", path, "--json-only"), 2)  # 1.2 MB of text
+        self.assertIn("over 1 MiB: prompts are text, not files", machine.document()["error"]["message"])
+        self.assertEqual(machine.opener.requests, [])
+
     def test_status_one_off_partial_exits_1(self) -> None:
         machine = self.machine(status_answer(("t1", "completed"), ("t2", "failed"), top="completed"))
         self.assertEqual(machine.run("status", "--task-ids-json", TWO), 1)
@@ -405,6 +430,17 @@ class JobRecord(MachineTest):
         path = os.path.join(machine.home, "new", "my-job.json")  # in a folder it makes: the owner's only
         machine.again(generated("t2")).run("submit", "--shots-json", shots_json(), "--job-file", path, "--json-only")
         self.assertEqual(stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode), 0o700)
+
+    def test_a_job_file_that_could_not_be_written_is_not_left_behind_to_refuse_the_retry(self) -> None:
+        machine = self.machine(generated("t1"))
+        path = os.path.join(machine.home, "my-job.json")
+        with mock.patch.object(veo, "save_record", side_effect=OSError(28, "No space left on device")):
+            self.assertEqual(machine.run("submit", "--shots-json", shots_json(), "--job-file", path, "--json-only"), 7)
+        self.assertEqual(machine.document()["error"]["code"], "RECORD_NOT_WRITTEN")
+        self.assertFalse(os.path.exists(path))
+        self.assertEqual(machine.opener.requests, [])
+        machine.again(generated("t1")).run("submit", "--shots-json", shots_json(), "--job-file", path, "--json-only")
+        self.assertEqual(machine.document()["jobFile"], path, machine.err())
 
     def test_an_unwritable_record_sends_nothing(self) -> None:
         machine = self.machine(generated("t1"), status_answer(("t1", "completed")))

@@ -453,6 +453,8 @@ class OnlyRealJobsBecomeRecords(EndToEnd):
         done = self.run_cli("status", "--task-ids-json", typo, "--json-only", own_process=True)
         self.assertEqual(done.returncode, 8, done.stderr)
         self.assertEqual(self.document(done)["error"]["code"], "TASK_NOT_FOUND")
+        self.assertNotIn("jobId", self.document(done))  # no job was found: none is shown, and no resume command
+        self.assertNotIn("resume with", done.stderr)
         self.assertEqual([job["jobId"] for job in json.loads(self.run_cli("status", "--list").stdout)], [real["jobId"]])
         done = self.run_cli("status", "--last", "--json-only", own_process=True)
         self.assertEqual(done.returncode, 0, done.stderr)
@@ -563,6 +565,59 @@ class PartFilesAreTheJobsOwn(EndToEnd):
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertEqual(self.document(done)["shots"][0]["file"], shot["file"])  # the one the record missed, no copy
         self.assertEqual(len(self.fake.seen(origin="cdn")), fetched)
+        self.assertEqual(os.listdir(os.path.join(self.tmp, "v")), ["shot-1.mp4"])
+
+    def test_a_video_saved_before_the_record_could_name_it_is_not_saved_twice(self) -> None:
+        self.fake.polls_per_shot = 1
+        job = self.document(self.run_cli("submit", "--prompt", "fox", "--json-only"))
+        jobs, ask = os.path.dirname(job["jobFile"]), veo.urlopen_for("api")
+
+        def record_gone_once_the_answer_came(request: Any, timeout: float) -> Any:  # the name is never recorded
+            answer = ask(request, timeout)
+            if os.path.isdir(jobs):
+                os.rename(jobs, jobs + "-away")
+                open(jobs, "w").close()
+            return answer
+
+        args = ["status", "--job", job["jobId"], "--follow", "--download", "v", "--json-only", *FAST]
+        done = run_in_process(args, env=self.env, cwd=self.tmp, api_open=record_gone_once_the_answer_came)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn("could not be updated", done.stderr)
+        saved = self.document(done)["shots"][0]["file"]
+        os.unlink(jobs)
+        os.rename(jobs + "-away", jobs)
+        fetched = len(self.fake.seen(origin="cdn"))
+        done = self.run_cli("status", "--job", job["jobId"], "--download", "v", "--json-only")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(self.document(done)["shots"][0]["file"], saved)  # its own part file, one with it, says so
+        self.assertEqual(len(self.fake.seen(origin="cdn")), fetched)
+        self.assertEqual(os.listdir(os.path.join(self.tmp, "v")), ["shot-1.mp4"])
+
+    def test_a_status_check_beside_a_saving_run_keeps_what_that_run_recorded(self) -> None:
+        self.fake.polls_per_shot = 1
+        job = self.document(self.run_cli("submit", "--prompt", "fox", "--json-only"))
+        with open(job["jobFile"]) as handle:
+            before = handle.read()  # what a plain check beside it loads
+        done = self.run_cli("status", "--job", job["jobId"], "--download", "v", "--json-only")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        with open(job["jobFile"]) as handle:
+            after = handle.read()  # the saving run recorded the video as the check waited for its answer
+        with open(job["jobFile"], "w") as handle:
+            handle.write(before)
+        ask = veo.urlopen_for("api")
+
+        def the_saving_run_records_meanwhile(request: Any, timeout: float) -> Any:
+            with open(job["jobFile"], "w") as handle:
+                handle.write(after)
+            return ask(request, timeout)
+
+        args = ["status", "--job", job["jobId"], "--json-only"]
+        done = run_in_process(args, env=self.env, cwd=self.tmp, api_open=the_saving_run_records_meanwhile)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        fetched = len(self.fake.seen(origin="cdn"))
+        done = self.run_cli("status", "--job", job["jobId"], "--download", "v", "--json-only")
+        self.assertEqual((done.returncode, len(self.fake.seen(origin="cdn"))), (0, fetched), done.stderr)
+        self.assertIn("already saved", done.stderr)
         self.assertEqual(os.listdir(os.path.join(self.tmp, "v")), ["shot-1.mp4"])
 
     def test_another_jobs_part_file_is_never_taken_up(self) -> None:
