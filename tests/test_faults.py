@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import socket
 from email.utils import formatdate
 
 from helpers import concurrently
@@ -121,17 +122,12 @@ class GenerateFaults(EndToEnd):
                 self.assertIn("credits may be spent", done.stderr)
 
     def test_connection_refused_is_retried_then_exit_7(self) -> None:
-        port = self.fake.servers[0].server_address[1]
-        self.fake.stop()
-        done = self.run_cli(
-            "submit",
-            "--prompt",
-            "x",
-            "--json-only",
-            "--max-retries",
-            "2",
-            env={"NANOPHOTO_BASE_URL": "http://127.0.0.1:%d" % port},
-        )
+        with socket.socket() as held:  # bound, never listening: refused, and no test running beside it gets the port
+            held.bind(("127.0.0.1", 0))
+            url = "http://127.0.0.1:%d" % held.getsockname()[1]
+            done = self.run_cli(
+                "submit", "--prompt", "x", "--json-only", "--max-retries", "2", env={"NANOPHOTO_BASE_URL": url}
+            )
         self.assertEqual(done.returncode, 7)
         error = self.document(done)["error"]
         self.assertEqual(error["code"], "NETWORK_ERROR")
