@@ -70,7 +70,7 @@ DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_DOWNLOAD_WO
 DEFAULT_MAX_WAIT, MAX_WAIT_PER_SHOT = 1800.0, 300.0  # shots run one after another, 2-5 minutes each
 ONE_OFF_RETRY_AFTER_CAP, LONGEST_SECONDS = 120.0, 7 * 24 * 3600.0  # a longer socket timeout overflows
 MIN_SECRET_LENGTH = 6  # hiding a shorter "key" would mangle ordinary words, not protect anything
-MAX_API_BODY, MAX_FILE_BYTES, MAX_RECORD_BYTES, MAX_JSON_DEPTH = 8 * 1024 * 1024, 1024 * 1024, 16 * 1024 * 1024, 64
+MAX_API_BODY, MAX_FILE_BYTES, MAX_RECORD_BYTES, MAX_JSON_DEPTH = 8 * 1024 * 1024, 1024 * 1024, 64 * 1024 * 1024, 64
 DOWNLOAD_CHUNK, DOWNLOAD_TRIES, DOWNLOAD_REDIRECTS = 256 * 1024, 4, 5
 VIDEO_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"styp", b"moof")  # ISO BMFF, at byte 4
 # Matroska and WebM, AVI, Ogg, FLV, MPEG program and transport streams
@@ -291,9 +291,9 @@ def clean_line(text: str, limit: int = 300, ours: bool = False) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def dump_json(value: Any, indent: Optional[int] = None) -> str:
+def dump_json(value: Any) -> str:
     """A JSON document as this program prints and stores it: strict, ASCII, without the key."""
-    return json.dumps(redact_json(value), allow_nan=False, ensure_ascii=True, indent=indent, separators=(",", ":"))
+    return json.dumps(redact_json(value), allow_nan=False, ensure_ascii=True, separators=(",", ":"))
 
 
 def short_repr(value: Any, limit: int = 60) -> str:
@@ -1311,6 +1311,7 @@ def job_from_record(data: Any, path: str) -> Job:
     found = Job(tasks=[Task(**t) for t in tasks], job_file=path, combined=Video(**fields(data, VIDEO_FIELDS)), **job)
     for video in [*(task.video for task in found.tasks), found.combined]:  # a path this program never saves to
         video.file = video.file if (video.file or "").isprintable() else None
+        video.validator = video.validator if re.fullmatch("[ -~]+", video.validator or "") else None  # as HTTP sends
     found.shots = data["shots"] if isinstance(data.get("shots"), list) else []
     found.status = data["status"] if data.get("status") in ("submitting", "unknown") else job_status(found.tasks)
     found.finished_at, found.error = typed(data, "finishedAt", str), typed(data, "error", str)
@@ -1329,7 +1330,7 @@ def save_record(job: Job) -> None:
     handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=os.path.dirname(path))  # 0600
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(dump_json(job_to_record(job), indent=1) + "\n")
+            stream.write(dump_json(job_to_record(job)) + "\n")  # compact: indented, deep shots made 30 MB of 1
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
@@ -1468,24 +1469,17 @@ def claim_file(
     folder: str, stem: str, extension: str, job_id: str, claimed: Optional[str], record: Callable[[str], None]
 ) -> Tuple[str, Optional[IO[bytes]]]:
     """A name for a video that nothing else uses, claimed by this job's part file beside it; and the part, locked."""
-
-    def named_whole(path: str, own: str) -> bool:  # one file under both names: a run of this job named it, whole,
-        links = not (os.path.islink(own) or os.path.islink(path))  # and was stopped (or could not record it)
-        return links and os.path.isfile(own) and os.path.isfile(path) and os.path.samefile(own, path)
-
     own = part_name(claimed or "", job_id)
     if claimed and named_as_ours(claimed, folder, stem, extension):  # a record names no other file: not .bashrc
         if not os.path.lexists(claimed) and os.path.basename(claimed) not in claimed_by_others(folder, own):
             handle = open_part(own, reuse=True)
             if handle is not None:
                 return claimed, handle
-        elif named_whole(claimed, own):
-            return claimed, None
+        elif os.path.isfile(own) and not os.path.islink(own) and os.path.samefile(own, claimed):
+            return claimed, None  # one file under both names: a run of this job named it, whole, and was stopped
     taken = claimed_by_others(folder)
     for number in range(1, 10000):
         path = os.path.join(folder, numbered_name(stem, extension, number))
-        if named_whole(path, part_name(path, job_id)):
-            return path, None
         if not (os.path.lexists(path) or os.path.basename(path) in taken):
             record(path)  # before the part is made: a resume always finds a killed run's part again
             handle = open_part(part_name(path, job_id), reuse=False)
@@ -2157,6 +2151,8 @@ def run_job(job: Job, api: Api, session: Session, deadline: float, check_now: bo
             if not note_downloads(downloader, session, until=deadline) and not timed_out:
                 timed_out = "--max-wait ran out while videos were being saved; what is saved stays, the rest resumes"
     except KeyboardInterrupt:
+        if not job.job_file:  # tasks no answer named yet: no job to keep
+            raise
         with HeldInterrupts():  # stopping takes at most a second: a second Ctrl-C waits for it, a third stops
             if downloader is not None:  # stopped; what finished meanwhile is recorded and told
                 downloader.close()
@@ -2179,8 +2175,8 @@ def finish_job(
     """Save the record, tell people, print the result; the exit status (when not the shots', `failure` says why)."""
     reporter = session.reporter
     reporter.end_live()
-    if failure is not None and not job.job_file:  # tasks the service never answered for: no job to show or resume
-        raise failure
+    if (failure is not None or timed_out) and not job.job_file:  # tasks no answer named yet: no job to show or resume
+        raise failure or VeoError("NETWORK_ERROR", timed_out, EXIT_TIMEOUT, hint="run the same command again later")
     downloader.close() if downloader is not None else None
     session.save(job)
     if downloader and not (downloader.failed or downloader.pending or timed_out or job.status == "processing"):

@@ -557,6 +557,25 @@ class GenerateIsNotResent(MachineTest):
             self.assertEqual(veo.dump_json({"echo": form}), '{"echo":"***"}')
 
 
+class RecordsReadBack(MachineTest):
+    def test_a_shots_file_of_deeply_nested_extra_keys_still_makes_a_record_that_reads_back(self) -> None:
+        # A record grows with its shots file, never by their depth: indented, 480,000 zeros 58 deep (under the
+        # 1 MiB a shots file may hold) made a 30 MB record, past what a record is read at. 40,000 show it here.
+        machine = self.machine(generated("t1"))
+        path = os.path.join(machine.home, "shots.json")
+        deep = "[" * 58 + ",".join(["0"] * 40_000) + "]" * 58
+        with open(path, "w") as handle:
+            handle.write(
+                '[{"prompt": "a fox", "aspectRatio": "16:9", "generationType": "TEXT_2_VIDEO", "meta": %s}]' % deep
+            )
+        self.assertEqual(machine.run("submit", "--shots-file", path, "--json-only", "--quiet"), 0, machine.err())
+        record = machine.document()["jobFile"]
+        self.assertLess(os.path.getsize(record), os.path.getsize(path) + 10_000)
+        machine.again(status_answer(("t1", "processing")))
+        self.assertEqual(machine.run("status", "--last", "--json-only"), 0, machine.err())  # the job is not lost
+        self.assertEqual(machine.document()["shots"][0]["taskId"], "t1")
+
+
 class TransportClassification(MachineTest):
     def test_certificate_failure_is_clear(self) -> None:
         import ssl

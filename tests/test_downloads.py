@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import tempfile
 import unittest
@@ -185,6 +186,13 @@ class SaveVideo(unittest.TestCase):
         headers = self.fake.seen(origin="cdn")[-1].headers
         self.assertTrue(headers["Range"].startswith("bytes=") and headers["If-Range"] == video.validator)
         self.assertEqual(sorted(os.listdir(self.dir)), [PART, "shot.mp4"])  # one file, two names
+
+    def test_a_recorded_validator_http_cannot_carry_is_no_validator(self) -> None:
+        job = veo.Job(JOB, "https://nanophoto.ai", "720p", "2026-11-27T00:00:00Z", [veo.Task("shot-1", "t1")])
+        for odd in ('"abc"\r\nX-Evil: 1', "\u20ac", "", '"fine"'):
+            job.tasks[0].video.validator = odd
+            found = veo.job_from_record(json.loads(veo.dump_json(veo.job_to_record(job))), "job.json")
+            self.assertEqual(found.tasks[0].video.validator, '"fine"' if odd == '"fine"' else None)  # else from byte 0
 
     def test_a_video_changed_between_runs_is_fetched_whole_not_joined_to_the_old_part(self) -> None:
         self.fake.add_fault("video", "cut", count=4)

@@ -582,6 +582,17 @@ class JobRecord(MachineTest):
 
 
 class Interrupt(MachineTest):
+    def test_task_ids_no_answer_named_show_no_job_even_when_time_runs_out_or_ctrl_c(self) -> None:
+        refused = urllib.error.URLError(ConnectionRefusedError(111, "Connection refused"))
+        flags = ("--follow", "--max-wait", "3", "--poll-interval", "1", "--json-only")
+        for ending, answers, status in (("timeout", [refused] * 30, 6), ("ctrl-c", [KeyboardInterrupt()], 130)):
+            with self.subTest(ending=ending):
+                machine = self.machine(*answers)
+                self.assertEqual(machine.run("status", "--task-ids-json", TWO, *flags), status, machine.err())
+                self.assertEqual(machine.document()["status"], "error")  # the error object: no jobId, no job
+                self.assertNotIn("resume with", machine.err())
+                self.assertFalse(os.path.exists(os.path.join(machine.home, "state", "jobs")))
+
     def test_ctrl_c_while_following_saves_and_prints_resume(self) -> None:
         machine = self.machine(generated("t1"), status_answer(("t1", "processing")), KeyboardInterrupt())
         status = machine.run("submit", "--shots-json", shots_json(), "--follow", "--json-only")

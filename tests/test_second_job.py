@@ -17,7 +17,7 @@ import sys
 from typing import Any, Dict, List
 
 from fake_nanophoto import video_sha256
-from helpers import CLI, concurrently, run_in_process, stop_process, veo
+from helpers import CLI, SHOT, concurrently, run_in_process, stop_process, veo
 from test_e2e import FAST, KEY, EndToEnd
 
 load_tests = concurrently  # whole-program tests, run side by side (helpers.ConcurrentSuite)
@@ -567,31 +567,17 @@ class PartFilesAreTheJobsOwn(EndToEnd):
         self.assertEqual(len(self.fake.seen(origin="cdn")), fetched)
         self.assertEqual(os.listdir(os.path.join(self.tmp, "v")), ["shot-1.mp4"])
 
-    def test_a_video_saved_before_the_record_could_name_it_is_not_saved_twice(self) -> None:
+    def test_a_shot_never_takes_another_shots_video_whose_part_file_names_its_own_first_name(self) -> None:
         self.fake.polls_per_shot = 1
-        job = self.document(self.run_cli("submit", "--prompt", "fox", "--json-only"))
-        jobs, ask = os.path.dirname(job["jobFile"]), veo.urlopen_for("api")
-
-        def record_gone_once_the_answer_came(request: Any, timeout: float) -> Any:  # the name is never recorded
-            answer = ask(request, timeout)
-            if os.path.isdir(jobs):
-                os.rename(jobs, jobs + "-away")
-                open(jobs, "w").close()
-            return answer
-
-        args = ["status", "--job", job["jobId"], "--follow", "--download", "v", "--json-only", *FAST]
-        done = run_in_process(args, env=self.env, cwd=self.tmp, api_open=record_gone_once_the_answer_came)
+        os.makedirs(os.path.join(self.tmp, "v"))
+        with open(os.path.join(self.tmp, "v", "a.mp4"), "w") as handle:
+            handle.write("my notes")  # shot a's first name is taken: it saves to a-2.mp4, shot a-2's first name
+        shots = json.dumps([dict(SHOT, id="a", prompt="p1"), dict(SHOT, id="a-2", prompt="p2")])
+        done = self.run_cli("submit", "--shots-json", shots, "--follow", "--download", "v", "--json-only", *FAST)
         self.assertEqual(done.returncode, 0, done.stderr)
-        self.assertIn("could not be updated", done.stderr)
-        saved = self.document(done)["shots"][0]["file"]
-        os.unlink(jobs)
-        os.rename(jobs + "-away", jobs)
-        fetched = len(self.fake.seen(origin="cdn"))
-        done = self.run_cli("status", "--job", job["jobId"], "--download", "v", "--json-only")
-        self.assertEqual(done.returncode, 0, done.stderr)
-        self.assertEqual(self.document(done)["shots"][0]["file"], saved)  # its own part file, one with it, says so
-        self.assertEqual(len(self.fake.seen(origin="cdn")), fetched)
-        self.assertEqual(os.listdir(os.path.join(self.tmp, "v")), ["shot-1.mp4"])
+        for shot in self.document(done)["shots"]:
+            self.assertEqual(sha256_of(shot["file"]), video_sha256("%s.mp4" % shot["taskId"], self.fake.video_size))
+        self.assertEqual(len(set(media_lines(done.stderr))), 3)  # two shots and the combined video, each its own
 
     def test_a_status_check_beside_a_saving_run_keeps_what_that_run_recorded(self) -> None:
         self.fake.polls_per_shot = 1
