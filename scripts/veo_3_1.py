@@ -689,6 +689,8 @@ def update_task(task: Task, entry: Mapping[str, Any], now_iso: str, elapsed: flo
     task.video.url = video_url_of(entry) or task.video.url
     if kind == "failed":
         task.error = error_text_of(entry) or task.error or "the service reported the shot as failed"
+    elif kind == "completed":  # a failed shot the service ran again: its old error is not its outcome
+        task.error = None
     if kind != "processing" and before[0] == "processing":
         task.finished_at, task.elapsed_seconds = now_iso, round(elapsed, 1)
     return (task.status, task.raw_status) != before

@@ -99,6 +99,10 @@ class Tolerance(MachineTest):
         flip = status_answer(("t1", "failed"), ("t2", "completed"), top="completed")  # t1 may be saved: a resubmit pays
         machine, status = self.follow(first, flip)
         self.assertEqual((status, [shot["status"] for shot in machine.document()["shots"]]), (0, ["completed"] * 2))
+        again = status_answer(("t1", "processing"), ("t2", "processing"), top="processing")
+        again[1]["shots"][0].update(status="failed", error="the model was busy")  # t1 failed, then ran again
+        machine, status = self.follow(again, status_answer(("t1", "completed"), ("t2", "completed"), top="completed"))
+        self.assertEqual((status, [shot["error"] for shot in machine.document()["shots"]]), (0, [None, None]))
         self.assertNotIn("refunded", machine.err())
 
     def test_an_entry_naming_another_task_is_never_ours(self) -> None:
