@@ -1348,8 +1348,9 @@ def keep_saved_videos(job: Job, path: str) -> None:
         theirs = {task.task_id: task.video for task in found.tasks} if found.job_id == job.job_id else {}
         pairs = [(task.video, theirs.get(task.task_id, Video())) for task in job.tasks]
         for ours, saved in [*pairs, (job.combined, found.combined)] if theirs else []:
+            ours.file = ours.file or saved.file  # a name another run claimed for it meanwhile stays its name
             whole = saved.file and os.path.isfile(saved.file) and os.path.getsize(saved.file) == saved.size
-            if saved.sha256 and whole and not ours.sha256 and ours.file in (None, saved.file):
+            if saved.sha256 and whole and not ours.sha256 and ours.file == saved.file:
                 ours.file, ours.size, ours.sha256 = saved.file, saved.size, saved.sha256
 
 

@@ -560,10 +560,10 @@ class GenerateIsNotResent(MachineTest):
 class RecordsReadBack(MachineTest):
     def test_a_shots_file_of_deeply_nested_extra_keys_still_makes_a_record_that_reads_back(self) -> None:
         # A record grows with its shots file, never by their depth: indented, 480,000 zeros 58 deep (under the
-        # 1 MiB a shots file may hold) made a 30 MB record, past what a record is read at. 40,000 show it here.
+        # 1 MiB a shots file may hold) made a 30 MB record, past what a record is read at. 10,000 show it here.
         machine = self.machine(generated("t1"))
         path = os.path.join(machine.home, "shots.json")
-        deep = "[" * 58 + ",".join(["0"] * 40_000) + "]" * 58
+        deep = "[" * 58 + ",".join(["0"] * 10_000) + "]" * 58
         with open(path, "w") as handle:
             handle.write(
                 '[{"prompt": "a fox", "aspectRatio": "16:9", "generationType": "TEXT_2_VIDEO", "meta": %s}]' % deep

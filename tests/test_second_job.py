@@ -606,6 +606,26 @@ class PartFilesAreTheJobsOwn(EndToEnd):
         self.assertIn("already saved", done.stderr)
         self.assertEqual(os.listdir(os.path.join(self.tmp, "v")), ["shot-1.mp4"])
 
+    def test_a_status_check_beside_a_saving_run_keeps_the_name_that_run_claimed(self) -> None:
+        self.fake.polls_per_shot = 1
+        job = self.document(self.run_cli("submit", "--prompt", "fox", "--json-only"))
+        with open(job["jobFile"]) as handle:
+            record = json.load(handle)
+        name = os.path.join(self.tmp, "v", "shot-1.mp4")
+        record["tasks"][0]["file"] = name  # the saving run claimed it as the check waited: its part file is growing
+        ask = veo.urlopen_for("api")
+
+        def the_saving_run_claims_meanwhile(request: Any, timeout: float) -> Any:
+            with open(job["jobFile"], "w") as handle:
+                json.dump(record, handle)
+            return ask(request, timeout)
+
+        args = ["status", "--job", job["jobId"], "--json-only"]
+        done = run_in_process(args, env=self.env, cwd=self.tmp, api_open=the_saving_run_claims_meanwhile)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        with open(job["jobFile"]) as handle:
+            self.assertEqual(json.load(handle)["tasks"][0]["file"], name)  # a resume finds that run's part again
+
     def test_another_jobs_part_file_is_never_taken_up(self) -> None:
         self.fake.polls_per_shot = 1
         job = self.saved_job()  # its record names v/shot-1.mp4
