@@ -1342,7 +1342,7 @@ def save_record(job: Job) -> None:
 
 
 def keep_saved_videos(job: Job, path: str) -> None:
-    """Take in what another run of this job recorded meanwhile: a video it saved, still there, that this run has not."""
+    """Take in what another run of this job recorded meanwhile, that this run has not: a name claimed, a video saved."""
     with suppress(OSError, ValueError, VeoError):  # no record yet (a submit), or one this run will replace
         found = job_from_record(parse_answer(read_regular_file(path, MAX_RECORD_BYTES)), path)
         theirs = {task.task_id: task.video for task in found.tasks} if found.job_id == job.job_id else {}
